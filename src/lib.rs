@@ -1,0 +1,36 @@
+//! # eosflow — exactly-once users → Kafka → database
+//!
+//! A map of the house. Every room has one door (its `mod.rs`); the core holds the protocol and
+//! never touches the network, the adapters around it are thin.
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`model`] | the domain record: [`model::User`], its source identity and its UUIDv5 key |
+//! | [`core`] | **sans-I/O exactly-once protocol**: batches, per-partition offsets, seek and commit decisions for the processor ([`core::processor`]), page/cursor planning for the producer ([`core::producer`]). Pure state, driven by tests without Kafka |
+//! | [`avro`] | the User schema history in `avro/`, Confluent wire format (magic 0 + 4-byte id + Avro binary), encode, decode-and-project into the reader schema |
+//! | [`registry`] | Schema Registry: a client ([`registry::client`], over `schema_registry_converter`) and a Confluent-compatible server ([`registry::server`]) |
+//! | [`source`] | where users come from: the offline deterministic [`source::generator`] |
+//! | [`kafka`] | rdkafka adapters: client config, transactional/idempotent page producer, consumer with rebalance hooks, topic admin, the in-memory demo broker |
+//! | [`sink`] | where rows go, behind one [`sink::Sink`] trait: [`sink::sqlite`], [`sink::postgres`] — rows and offsets in one database transaction |
+//! | [`pipeline`] | the jobs that wire core + adapters: `produce`, `process`, `verify`, `demo` |
+//! | [`config`] | one typed config: file, `EOSFLOW_*` env, flags (flags > env > file) |
+//! | [`cli`] | argument parsing and wiring only |
+//!
+//! The exactly-once argument, in one paragraph: a user's identity is its position in a
+//! deterministic source (`source`, `seed`, `page`, `index`), and its row key is
+//! `UUIDv5(EOSFLOW_NAMESPACE, canonical identity)`. Replaying a page, re-sending a batch or a broker
+//! leaking an aborted transaction therefore lands on the same rows with the same contents. On top of
+//! that, SQL sinks store the consumer offsets in the same transaction as the rows, and the processor
+//! seeks to them on assignment, so a crash between the database commit and the Kafka commit neither
+//! loses nor re-applies a batch.
+
+pub mod avro;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod kafka;
+pub mod model;
+pub mod pipeline;
+pub mod registry;
+pub mod sink;
+pub mod source;
