@@ -1,0 +1,289 @@
+//! The processor's exactly-once state machine.
+//!
+//! Positions are "next offset to apply" per assigned partition, as durably stored by the sink.
+//! A record below its partition's position (or below what the open batch already holds) is a
+//! redelivery and is skipped; everything else joins the open batch. A batch carries its rows and
+//! the next offsets it advances; the adapter writes both in one sink transaction, then reports
+//! [`ProcessorCore::committed`], which moves positions forward (never backwards).
+
+use std::collections::BTreeMap;
+
+use super::Partition;
+
+/// When a batch is due: at `max_records` rows, or `linger_ms` after its first record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchPolicy {
+    pub max_records: usize,
+    pub linger_ms: u64,
+}
+
+impl Default for BatchPolicy {
+    fn default() -> Self {
+        BatchPolicy {
+            max_records: 5000,
+            linger_ms: 500,
+        }
+    }
+}
+
+/// Where to start reading an assigned partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// The offset stored by the sink (the source of truth for SQL sinks).
+    Offset(i64),
+    /// The sink stores no offset for the partition yet: read from the beginning.
+    Beginning,
+}
+
+/// What the core made of one polled record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// Joined the open batch.
+    Accepted,
+    /// Already applied (or already in the open batch): a redelivery, skipped.
+    Redelivered,
+    /// The partition is not assigned to this processor (a late record after revocation).
+    NotAssigned,
+}
+
+/// A batch to write: rows plus, per partition, the next offset after its last record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch<R> {
+    pub rows: Vec<R>,
+    pub next_offsets: BTreeMap<Partition, i64>,
+}
+
+/// A violation of the protocol by the caller (a bug, never bad input).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("offset for partition {partition} would move backwards from {from} to {to}")]
+    Backwards {
+        partition: Partition,
+        from: i64,
+        to: i64,
+    },
+}
+
+/// Pure processor state; `R` is the row type (any value in tests).
+#[derive(Debug, Clone)]
+pub struct ProcessorCore<R> {
+    policy: BatchPolicy,
+    /// Next offset to apply, per assigned partition (None: nothing applied yet, read from start).
+    positions: BTreeMap<Partition, Option<i64>>,
+    /// Next offset after the last record in the open batch, per partition.
+    pending: BTreeMap<Partition, i64>,
+    rows: Vec<R>,
+    opened_at_ms: Option<u64>,
+}
+
+impl<R> ProcessorCore<R> {
+    pub fn new(policy: BatchPolicy) -> Self {
+        ProcessorCore {
+            policy,
+            positions: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            rows: Vec::new(),
+            opened_at_ms: None,
+        }
+    }
+
+    /// Partitions were assigned; `stored` are the sink's next offsets. Returns where to start
+    /// each newly assigned partition.
+    pub fn assign(
+        &mut self,
+        partitions: &[Partition],
+        stored: &BTreeMap<Partition, i64>,
+    ) -> Vec<(Partition, StartAt)> {
+        partitions
+            .iter()
+            .map(|&p| {
+                let at = stored.get(&p).copied();
+                self.positions.insert(p, at);
+                (p, at.map_or(StartAt::Beginning, StartAt::Offset))
+            })
+            .collect()
+    }
+
+    /// Partitions are being revoked: returns the open batch, which the adapter must commit
+    /// (and report with [`Self::committed`]) BEFORE calling [`Self::forget`].
+    pub fn revoke(&mut self) -> Option<Batch<R>> {
+        self.take_batch()
+    }
+
+    /// Drop revoked partitions from the state (after their batch is committed).
+    pub fn forget(&mut self, partitions: &[Partition]) {
+        for p in partitions {
+            self.positions.remove(p);
+            self.pending.remove(p);
+        }
+    }
+
+    /// Lose everything not committed (a crash, or a failed batch the adapter gives up on).
+    pub fn discard_open_batch(&mut self) {
+        self.rows.clear();
+        self.pending.clear();
+        self.opened_at_ms = None;
+    }
+
+    /// Offer one polled record at `now_ms`.
+    pub fn offer(&mut self, partition: Partition, offset: i64, row: R, now_ms: u64) -> Offer {
+        let Some(position) = self.positions.get(&partition) else {
+            return Offer::NotAssigned;
+        };
+        let floor = self
+            .pending
+            .get(&partition)
+            .copied()
+            .or(*position)
+            .unwrap_or(0);
+        if offset < floor {
+            return Offer::Redelivered;
+        }
+        self.pending.insert(partition, offset + 1);
+        self.rows.push(row);
+        self.opened_at_ms.get_or_insert(now_ms);
+        Offer::Accepted
+    }
+
+    /// Is the open batch due at `now_ms`?
+    pub fn due(&self, now_ms: u64) -> bool {
+        if self.rows.len() >= self.policy.max_records {
+            return true;
+        }
+        match self.opened_at_ms {
+            Some(t) => now_ms.saturating_sub(t) >= self.policy.linger_ms,
+            None => false,
+        }
+    }
+
+    /// Rows in the open batch.
+    pub fn open_rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Close the open batch (None when it is empty).
+    pub fn take_batch(&mut self) -> Option<Batch<R>> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        self.opened_at_ms = None;
+        Some(Batch {
+            rows: std::mem::take(&mut self.rows),
+            next_offsets: std::mem::take(&mut self.pending),
+        })
+    }
+
+    /// The batch is durably in the sink: advance positions.
+    pub fn committed(
+        &mut self,
+        next_offsets: &BTreeMap<Partition, i64>,
+    ) -> Result<(), ProtocolError> {
+        for (&p, &next) in next_offsets {
+            if let Some(Some(current)) = self.positions.get(&p) {
+                if next < *current {
+                    return Err(ProtocolError::Backwards {
+                        partition: p,
+                        from: *current,
+                        to: next,
+                    });
+                }
+            }
+            if let Some(slot) = self.positions.get_mut(&p) {
+                *slot = Some(next);
+            }
+        }
+        Ok(())
+    }
+
+    /// Positions of assigned partitions that have one (to commit to Kafka after the sink).
+    pub fn positions(&self) -> BTreeMap<Partition, i64> {
+        self.positions
+            .iter()
+            .filter_map(|(&p, &o)| o.map(|o| (p, o)))
+            .collect()
+    }
+
+    /// Assigned partitions.
+    pub fn assigned(&self) -> Vec<Partition> {
+        self.positions.keys().copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core() -> ProcessorCore<&'static str> {
+        ProcessorCore::new(BatchPolicy {
+            max_records: 3,
+            linger_ms: 100,
+        })
+    }
+
+    #[test]
+    fn assignment_starts_at_stored_offsets_or_beginning() {
+        let mut c = core();
+        let stored = BTreeMap::from([(0, 42)]);
+        assert_eq!(
+            c.assign(&[0, 1], &stored),
+            vec![(0, StartAt::Offset(42)), (1, StartAt::Beginning)]
+        );
+    }
+
+    #[test]
+    fn redeliveries_below_position_or_pending_are_skipped() {
+        let mut c = core();
+        c.assign(&[0], &BTreeMap::from([(0, 10)]));
+        assert_eq!(c.offer(0, 9, "old", 0), Offer::Redelivered);
+        assert_eq!(c.offer(0, 10, "a", 0), Offer::Accepted);
+        assert_eq!(c.offer(0, 10, "a-again", 0), Offer::Redelivered);
+        assert_eq!(c.offer(0, 12, "gap is fine", 0), Offer::Accepted);
+        assert_eq!(c.offer(7, 0, "x", 0), Offer::NotAssigned);
+        let b = c.take_batch().expect("batch");
+        assert_eq!(b.rows, vec!["a", "gap is fine"]);
+        assert_eq!(b.next_offsets, BTreeMap::from([(0, 13)]));
+    }
+
+    #[test]
+    fn due_by_count_and_by_linger() {
+        let mut c = core();
+        c.assign(&[0], &BTreeMap::new());
+        assert!(!c.due(1_000));
+        c.offer(0, 0, "a", 1_000);
+        assert!(!c.due(1_050));
+        assert!(c.due(1_100));
+        c.offer(0, 1, "b", 1_000);
+        c.offer(0, 2, "c", 1_000);
+        assert!(c.due(1_000));
+    }
+
+    #[test]
+    fn committed_moves_forward_only() {
+        let mut c = core();
+        c.assign(&[0], &BTreeMap::from([(0, 5)]));
+        c.offer(0, 5, "a", 0);
+        let b = c.take_batch().expect("batch");
+        c.committed(&b.next_offsets).expect("forward");
+        assert_eq!(c.positions(), BTreeMap::from([(0, 6)]));
+        assert_eq!(
+            c.committed(&BTreeMap::from([(0, 3)])),
+            Err(ProtocolError::Backwards {
+                partition: 0,
+                from: 6,
+                to: 3
+            })
+        );
+    }
+
+    #[test]
+    fn revoke_hands_back_the_open_batch_then_forgets() {
+        let mut c = core();
+        c.assign(&[0, 1], &BTreeMap::new());
+        c.offer(1, 0, "a", 0);
+        let b = c.revoke().expect("open batch");
+        c.committed(&b.next_offsets).expect("ok");
+        c.forget(&[0, 1]);
+        assert!(c.assigned().is_empty());
+        assert_eq!(c.offer(1, 1, "late", 0), Offer::NotAssigned);
+    }
+}
