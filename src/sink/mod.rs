@@ -1,0 +1,149 @@
+//! Sinks: where rows go. One trait, one file per database.
+//!
+//! The contract every sink keeps (checked by the shared contract suite in `tests/`):
+//! - [`Sink::commit`] writes a whole [`SinkBatch`] — row upserts keyed by UUIDv5 **and** the
+//!   consumer's next offsets — atomically: after a crash either all of it is visible or none.
+//! - Upserts are idempotent: writing the same row twice leaves one identical row.
+//! - Stored offsets never move backwards ([`Sink::commit`] keeps the larger of old and new), except
+//!   through the explicit [`Sink::reset_offsets`].
+//! - Row contents are a pure function of the [`User`]: no `now()`, no Kafka offsets.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use crate::model::User;
+
+/// One row: the UUIDv5 key and the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub id: Uuid,
+    pub user: User,
+}
+
+impl Row {
+    pub fn new(user: User) -> Self {
+        Row {
+            id: user.key(),
+            user,
+        }
+    }
+}
+
+/// What one database transaction applies: rows and, per partition of `topic`, the next offset
+/// to consume (last applied offset + 1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkBatch {
+    pub group: String,
+    pub topic: String,
+    pub rows: Vec<Row>,
+    pub next_offsets: BTreeMap<i32, i64>,
+}
+
+/// What `verify` needs from a sink: every stored id with the number of rows holding it.
+pub type IdCounts = BTreeMap<Uuid, u64>;
+
+/// Errors of any sink operation. Each names the sink (URL without password) and the operation.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot connect to {sink}: {detail} (is the database running and the URL right?)")]
+    Connect { sink: String, detail: String },
+    #[error("{sink}: {operation} failed: {detail}")]
+    Operation {
+        sink: String,
+        operation: &'static str,
+        detail: String,
+    },
+    #[error("invalid sink URL {url:?}: {detail}; expected sqlite://PATH, postgres://USER:PASS@HOST:PORT/DB or cassandra://HOST:PORT/KEYSPACE")]
+    BadUrl { url: String, detail: String },
+}
+
+/// A database that stores rows and consumer offsets atomically.
+pub trait Sink: Send {
+    /// A printable description, without secrets (e.g. `postgres://eosflow@127.0.0.1:5432/eosflow`).
+    fn describe(&self) -> String;
+    /// Create the users and offsets tables if missing.
+    fn ensure_schema(&mut self) -> Result<(), SinkError>;
+    /// The stored next offsets of `group` for `topic`, by partition.
+    fn load_offsets(&mut self, group: &str, topic: &str) -> Result<BTreeMap<i32, i64>, SinkError>;
+    /// Upsert rows and advance offsets in ONE transaction.
+    fn commit(&mut self, batch: &SinkBatch) -> Result<(), SinkError>;
+    /// Forget the stored offsets of `group` for `topic` (explicit re-processing).
+    fn reset_offsets(&mut self, group: &str, topic: &str) -> Result<(), SinkError>;
+    /// Every stored id with its row count (for `verify`).
+    fn id_counts(&mut self) -> Result<IdCounts, SinkError>;
+    /// Read one row back by id.
+    fn get(&mut self, id: Uuid) -> Result<Option<User>, SinkError>;
+}
+
+/// Open a sink from its URL: `sqlite://PATH` or `postgres://…` (also `postgresql://…`).
+pub fn open(url: &str, table: &str) -> Result<Box<dyn Sink>, SinkError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        return Ok(sqlite::SqliteSink::open(path, table)?);
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(postgres::PostgresSink::connect(url, table)?);
+    }
+    Err(SinkError::BadUrl {
+        url: redact_url(url),
+        detail: "unknown scheme".into(),
+    })
+}
+
+/// `scheme://user:secret@host/...` → `scheme://user@host/...` for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Check a SQL table name: letters, digits and `_`, not starting with a digit.
+pub fn check_table_name(table: &str) -> Result<(), SinkError> {
+    let ok = !table.is_empty()
+        && table.len() <= 63
+        && !table.starts_with(|c: char| c.is_ascii_digit())
+        && table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(SinkError::BadUrl {
+            url: table.to_string(),
+            detail: "table name must be letters, digits and '_' (at most 63)".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u@h:5432/db"
+        );
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+
+    #[test]
+    fn table_names_are_checked() {
+        assert!(check_table_name("users").is_ok());
+        assert!(check_table_name("users; drop").is_err());
+        assert!(check_table_name("1users").is_err());
+    }
+}

@@ -1,0 +1,417 @@
+//! The sink contract (see `src/sink/mod.rs`), run against every SQL sink.
+//!
+//! Each case is a plain `fn(&dyn Backend)`; `contract_suite!` turns it into one `#[test]` per sink
+//! (`sqlite_contract::CASE`, `postgres_contract::CASE`). Every test uses its own table and drops it
+//! at the end, so tests run in parallel and can be re-run.
+//!
+//! PostgreSQL tests need `EOSFLOW_TEST_POSTGRES` (e.g.
+//! `postgres://eosflow:eosflow@127.0.0.1:5432/eosflow_test`); without it they fail, never skip.
+
+use std::time::{Duration, Instant};
+
+use eosflow::sink::postgres::PostgresSink;
+use eosflow::sink::sqlite::SqliteSink;
+use eosflow::sink::{Row, Sink, SinkBatch, SinkError};
+
+#[path = "common/sink_backends.rs"]
+mod backends;
+
+use backends::*;
+
+// ---------------------------------------------------------------------------------------------
+// The contract
+
+fn ensure_schema_twice(b: &dyn Backend) {
+    let mut s = ready(b);
+    s.ensure_schema().expect("second ensure_schema");
+    b.open()
+        .ensure_schema()
+        .expect("ensure_schema on another connection");
+    assert!(s.id_counts().expect("id_counts").is_empty());
+    assert!(s.load_offsets("g", "t").expect("load_offsets").is_empty());
+}
+
+fn ensure_schema_concurrent(b: &dyn Backend) {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| b.open().ensure_schema()))
+            .collect();
+        for h in handles {
+            h.join().expect("thread").expect("concurrent ensure_schema");
+        }
+    });
+    let mut s = b.open();
+    s.commit(&batch("g", "t", rows("c", 0..3, ""), &[(0, 3)]))
+        .expect("commit");
+    assert_eq!(s.id_counts().expect("id_counts").len(), 3);
+}
+
+fn commit_then_load_offsets(b: &dyn Backend) {
+    let mut s = ready(b);
+    let r = rows("a", 0..5, "");
+    s.commit(&batch("g", "t", r.clone(), &[(0, 10), (2, 7)]))
+        .expect("commit");
+    assert_eq!(
+        s.load_offsets("g", "t").expect("load"),
+        offsets(&[(0, 10), (2, 7)])
+    );
+    assert_stored(s.as_mut(), &r);
+    assert_eq!(s.get(uuid::Uuid::nil()).expect("get missing"), None);
+}
+
+fn upsert_is_idempotent(b: &dyn Backend) {
+    let mut s = ready(b);
+    let bt = batch("g", "t", rows("a", 0..50, ""), &[(0, 50)]);
+    s.commit(&bt).expect("first commit");
+    let first = s.id_counts().expect("id_counts");
+    s.commit(&bt).expect("same batch again");
+    assert_eq!(s.id_counts().expect("id_counts"), first);
+    assert_eq!(first.len(), 50);
+    assert_stored(s.as_mut(), &bt.rows);
+    // A changed version of the same identity replaces every column (external_id Some → None too).
+    let mut changed = rows("a", 0..50, "-v2");
+    for r in &mut changed {
+        r.user.external_id = None;
+    }
+    s.commit(&batch("g", "t", changed.clone(), &[(0, 60)]))
+        .expect("update");
+    assert_eq!(s.id_counts().expect("id_counts"), first);
+    assert_stored(s.as_mut(), &changed);
+}
+
+fn duplicate_ids_in_one_batch(b: &dyn Backend) {
+    let mut s = ready(b);
+    let mut r = rows("d", 0..10, "");
+    r.extend(rows("d", 3..6, "-later")); // same ids, later versions
+    r.push(r[0].clone()); // exact duplicate
+    s.commit(&batch("g", "t", r.clone(), &[(0, 13)]))
+        .expect("commit with duplicates");
+    let counts = s.id_counts().expect("id_counts");
+    assert_eq!(counts.len(), 10);
+    assert!(counts.values().all(|&c| c == 1));
+    assert_stored(s.as_mut(), &r); // last version wins
+    assert_eq!(s.get(r[4].id).expect("get"), Some(user("d", 4, "-later")));
+}
+
+fn offsets_never_move_backwards(b: &dyn Backend) {
+    let mut s = ready(b);
+    s.commit(&batch("g", "t", vec![], &[(0, 100), (1, 7)]))
+        .expect("commit 100");
+    s.commit(&batch(
+        "g",
+        "t",
+        rows("o", 0..1, ""),
+        &[(0, 50), (1, 8), (2, 1)],
+    ))
+    .expect("commit 50");
+    assert_eq!(
+        s.load_offsets("g", "t").expect("load"),
+        offsets(&[(0, 100), (1, 8), (2, 1)])
+    );
+}
+
+fn reset_offsets_clears(b: &dyn Backend) {
+    let mut s = ready(b);
+    let r = rows("r", 0..3, "");
+    s.commit(&batch("g", "t", r.clone(), &[(0, 100), (1, 5)]))
+        .expect("commit");
+    s.commit(&batch("g", "other", vec![], &[(0, 9)]))
+        .expect("commit other topic");
+    s.reset_offsets("g", "t").expect("reset");
+    assert!(s.load_offsets("g", "t").expect("load").is_empty());
+    assert_eq!(
+        s.load_offsets("g", "other").expect("load"),
+        offsets(&[(0, 9)])
+    );
+    assert_stored(s.as_mut(), &r); // rows stay
+    s.commit(&batch("g", "t", vec![], &[(0, 3)]))
+        .expect("commit after reset");
+    assert_eq!(s.load_offsets("g", "t").expect("load"), offsets(&[(0, 3)]));
+    s.reset_offsets("nobody", "nothing")
+        .expect("reset of nothing is fine");
+}
+
+fn groups_and_topics_are_isolated(b: &dyn Backend) {
+    let mut s = ready(b);
+    s.commit(&batch("g1", "t1", vec![], &[(0, 10)]))
+        .expect("g1/t1");
+    s.commit(&batch("g2", "t1", vec![], &[(0, 20)]))
+        .expect("g2/t1");
+    s.commit(&batch("g1", "t2", vec![], &[(0, 30), (1, 31)]))
+        .expect("g1/t2");
+    assert_eq!(
+        s.load_offsets("g1", "t1").expect("load"),
+        offsets(&[(0, 10)])
+    );
+    assert_eq!(
+        s.load_offsets("g2", "t1").expect("load"),
+        offsets(&[(0, 20)])
+    );
+    assert_eq!(
+        s.load_offsets("g1", "t2").expect("load"),
+        offsets(&[(0, 30), (1, 31)])
+    );
+    assert!(s.load_offsets("g2", "t2").expect("load").is_empty());
+    s.reset_offsets("g1", "t1").expect("reset");
+    assert_eq!(
+        s.load_offsets("g2", "t1").expect("load"),
+        offsets(&[(0, 20)])
+    );
+    assert_eq!(s.load_offsets("g1", "t2").expect("load").len(), 2);
+}
+
+fn offsets_only_batch(b: &dyn Backend) {
+    let mut s = ready(b);
+    s.commit(&batch("g", "t", vec![], &[(3, 42)]))
+        .expect("offsets only");
+    assert_eq!(s.load_offsets("g", "t").expect("load"), offsets(&[(3, 42)]));
+    assert!(s.id_counts().expect("id_counts").is_empty());
+    s.commit(&SinkBatch::default())
+        .expect("an empty batch is a no-op");
+}
+
+/// A row failing late in a big batch (after earlier rows and statements succeeded).
+fn failed_row_leaves_nothing(b: &dyn Backend) {
+    let mut s = ready(b);
+    let before = rows("keep", 0..5, "");
+    s.commit(&batch("g", "t", before.clone(), &[(0, 10)]))
+        .expect("good commit");
+    let mut bad = rows("bad", 0..2500, "");
+    bad[2400] = Row::new(b.poison_user(7));
+    let err = s
+        .commit(&batch("g", "t", bad, &[(0, 20), (1, 5)]))
+        .expect_err("a poisoned batch must fail");
+    println!("[{}] poisoned batch: {err}", b.name());
+    assert!(
+        matches!(
+            err,
+            SinkError::Operation {
+                operation: "commit",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("commit failed"), "{err}");
+    // Neither rows nor offsets of the failed batch, seen from this and from a new connection.
+    let mut other = b.open();
+    for view in [&mut s, &mut other] {
+        assert_eq!(
+            view.load_offsets("g", "t").expect("load"),
+            offsets(&[(0, 10)])
+        );
+        assert_eq!(view.id_counts().expect("id_counts").len(), 5);
+        assert_stored(view.as_mut(), &before);
+    }
+    // The failing connection is usable again (no half-open transaction left behind).
+    s.commit(&batch("g", "t", rows("after", 0..2, ""), &[(0, 12)]))
+        .expect("commit after a failed one");
+    assert_eq!(
+        other.load_offsets("g", "t").expect("load"),
+        offsets(&[(0, 12)])
+    );
+    assert_eq!(other.id_counts().expect("id_counts").len(), 7);
+}
+
+/// The offsets write fails after all rows were written in the same transaction.
+fn failed_offsets_leave_no_rows(b: &dyn Backend) {
+    let mut s = ready(b);
+    b.sabotage_offsets();
+    let err = s
+        .commit(&batch("g", "t", rows("x", 0..100, ""), &[(0, 100)]))
+        .expect_err("sabotaged offsets must fail the commit");
+    assert!(
+        err.to_string().contains("sabotaged"),
+        "DB message is kept: {err}"
+    );
+    assert!(s.id_counts().expect("id_counts").is_empty());
+    assert!(b.open().id_counts().expect("id_counts").is_empty());
+    assert!(s.load_offsets("g", "t").expect("load").is_empty());
+}
+
+fn data_survives_reopen(b: &dyn Backend) {
+    let r = rows("p", 0..20, "");
+    {
+        let mut s = ready(b);
+        s.commit(&batch("g", "t", r.clone(), &[(0, 20), (5, 1)]))
+            .expect("commit");
+    } // dropped: connection closed
+    let mut s = b.open();
+    assert_eq!(
+        s.load_offsets("g", "t").expect("load"),
+        offsets(&[(0, 20), (5, 1)])
+    );
+    assert_stored(s.as_mut(), &r);
+}
+
+fn operations_before_schema_fail_clearly(b: &dyn Backend) {
+    let mut s = b.open();
+    let err = s.load_offsets("g", "t").expect_err("no tables yet");
+    let msg = err.to_string();
+    assert!(msg.contains("load_offsets failed"), "{msg}");
+    assert!(msg.contains(&s.describe()), "{msg}");
+    assert!(msg.contains("ensure_schema"), "{msg}");
+}
+
+fn large_batch_commits(b: &dyn Backend) {
+    let mut s = ready(b);
+    let r = rows("big", 0..5000, "");
+    let started = Instant::now();
+    s.commit(&batch("g", "t", r.clone(), &[(0, 5000)]))
+        .expect("5000-row commit");
+    let insert = started.elapsed();
+    let r2 = rows("big", 0..5000, "-v2");
+    let started = Instant::now();
+    s.commit(&batch("g", "t", r2.clone(), &[(0, 10000)]))
+        .expect("5000-row update");
+    let update = started.elapsed();
+    println!(
+        "[{}] commit of 5000 rows: insert {:.1} ms, update {:.1} ms",
+        b.name(),
+        insert.as_secs_f64() * 1e3,
+        update.as_secs_f64() * 1e3
+    );
+    let counts = s.id_counts().expect("id_counts");
+    assert_eq!(counts.len(), 5000);
+    assert!(counts.values().all(|&c| c == 1));
+    assert_stored(s.as_mut(), &r2);
+}
+
+macro_rules! contract_suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite_contract {
+            $( #[test] fn $case() { super::SqliteBackend::run(stringify!($case), super::$case); } )*
+        }
+        mod postgres_contract {
+            $( #[test] fn $case() { super::PgBackend::run(stringify!($case), super::$case); } )*
+        }
+    };
+}
+
+contract_suite!(
+    ensure_schema_twice,
+    ensure_schema_concurrent,
+    commit_then_load_offsets,
+    upsert_is_idempotent,
+    duplicate_ids_in_one_batch,
+    offsets_never_move_backwards,
+    reset_offsets_clears,
+    groups_and_topics_are_isolated,
+    offsets_only_batch,
+    failed_row_leaves_nothing,
+    failed_offsets_leave_no_rows,
+    data_survives_reopen,
+    operations_before_schema_fail_clearly,
+    large_batch_commits,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Sink-specific behaviour
+
+#[test]
+fn sqlite_missing_parent_dir_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("no/such/dir/x.db");
+    let err = SqliteSink::open(&path.to_string_lossy(), "users")
+        .err()
+        .expect("missing directory must fail");
+    let msg = err.to_string();
+    assert!(matches!(err, SinkError::Connect { .. }), "{msg}");
+    assert!(
+        msg.contains("does not exist") && msg.contains("no/such/dir"),
+        "{msg}"
+    );
+    assert!(
+        !dir.path().join("no").exists(),
+        "must not create directories"
+    );
+}
+
+#[test]
+fn sqlite_describe_wal_and_open_by_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("x.db").to_string_lossy().into_owned();
+    let mut s = eosflow::sink::open(&format!("sqlite://{path}"), "users").expect("open by url");
+    assert_eq!(s.describe(), format!("sqlite://{path}"));
+    s.ensure_schema().expect("ensure_schema");
+    let raw = rusqlite::Connection::open(&path).expect("raw open");
+    let mode: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("journal_mode");
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn sqlite_commit_waits_for_another_writer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("x.db").to_string_lossy().into_owned();
+    let mut s = SqliteSink::open(&path, "users").expect("open");
+    s.ensure_schema().expect("ensure_schema");
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let mut raw = rusqlite::Connection::open(&path).expect("raw open");
+        let tx = raw
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+            .expect("hold the write lock");
+        locked_tx.send(()).expect("signal");
+        std::thread::sleep(Duration::from_millis(300));
+        tx.commit().expect("release");
+    });
+    locked_rx.recv().expect("lock taken");
+    let started = Instant::now();
+    s.commit(&batch("g", "t", rows("w", 0..3, ""), &[(0, 3)]))
+        .expect("commit waits for the lock (busy_timeout) instead of failing");
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "the lock was held"
+    );
+    holder.join().expect("lock holder thread");
+    assert_eq!(s.load_offsets("g", "t").expect("load"), offsets(&[(0, 3)]));
+}
+
+#[test]
+fn bad_table_names_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("x.db").to_string_lossy().into_owned();
+    assert!(SqliteSink::open(&path, "users; drop table x").is_err());
+    assert!(PostgresSink::connect("postgres://u:p@127.0.0.1:1/db", "1users").is_err());
+    let long = "a".repeat(60); // {table}_offsets would not fit 63 bytes
+    assert!(PostgresSink::connect(&pg_url(), &long).is_err());
+}
+
+#[test]
+fn postgres_unreachable_is_connect_error_without_password() {
+    for (url, cause) in [
+        ("postgres://eosflow:s3cr3t-pw@127.0.0.1:1/db", "refused"),
+        (
+            "postgresql://eosflow:s3cr3t-pw@127.0.0.1:notaport/db",
+            "invalid value",
+        ),
+        (
+            "host=127.0.0.1 port=1 user=eosflow password=s3cr3t-pw dbname=db",
+            "refused",
+        ),
+    ] {
+        let err = PostgresSink::connect(url, "users")
+            .err()
+            .expect("must fail");
+        let msg = err.to_string();
+        println!("{msg}");
+        assert!(matches!(err, SinkError::Connect { .. }), "{msg}");
+        assert!(!msg.contains("s3cr3t"), "password leaked: {msg}");
+        assert!(msg.contains("127.0.0.1"), "names the server: {msg}");
+        assert!(msg.contains(cause), "names the cause: {msg}");
+        assert!(
+            !format!("{err:?}").contains("s3cr3t"),
+            "password leaked in Debug"
+        );
+    }
+}
+
+#[test]
+fn postgres_describe_has_no_password() {
+    let url = pg_url();
+    let s = PostgresSink::connect(&url, "users").expect("connect");
+    assert_eq!(s.describe(), eosflow::sink::redact_url(&url));
+    assert!(!s.describe().contains(":eosflow@"), "{}", s.describe());
+}
