@@ -1,0 +1,186 @@
+//! Flags and their `EOSFLOW_*` environment variables. Every value is optional here so that the
+//! config file can fill what neither flag nor env gave (see [`crate::config`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "eosflow",
+    version,
+    about = "Exactly-once users -> Kafka -> database"
+)]
+pub struct Cli {
+    /// TOML config file (see eosflow.toml.example).
+    #[arg(long, global = true, env = "EOSFLOW_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, env = "EOSFLOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch users, encode Avro (registered), write to Kafka in transactions.
+    Produce(ProduceArgs),
+    /// Consume users (read_committed) and write them exactly once to a sink.
+    Process(ProcessArgs),
+    /// Reconcile a topic with a sink: expected, present, missing, duplicates, extra.
+    Verify(VerifyArgs),
+    /// Schema Registry commands.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// Zero-setup demo: in-memory broker + embedded registry + SQLite.
+    Demo(DemoArgs),
+}
+
+/// Connection settings shared by the Kafka commands.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Kafka bootstrap servers (host:port,...).
+    #[arg(long, env = "EOSFLOW_BOOTSTRAP")]
+    pub bootstrap: Option<String>,
+    /// Schema Registry URL.
+    #[arg(long, env = "EOSFLOW_REGISTRY")]
+    pub registry: Option<String>,
+    /// Topic of user records.
+    #[arg(long, env = "EOSFLOW_TOPIC")]
+    pub topic: Option<String>,
+    /// Timeout for broker and registry operations (e.g. 30s).
+    #[arg(long, env = "EOSFLOW_TIMEOUT")]
+    pub timeout: Option<String>,
+    /// librdkafka property passed through (repeatable), e.g. security.protocol=SASL_SSL.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
+    pub kafka_properties: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Delivery {
+    /// One Kafka transaction per page (default).
+    Transactional,
+    /// Idempotent producer only, for brokers without transactions (e.g. tansu).
+    Idempotent,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Delivery mode.
+    #[arg(long, env = "EOSFLOW_DELIVERY", value_enum)]
+    pub delivery: Option<Delivery>,
+    /// transactional.id (one per producer instance; a restart with the same id fences the old one).
+    #[arg(long, env = "EOSFLOW_TRANSACTIONAL_ID")]
+    pub transactional_id: Option<String>,
+    /// Source: `generator` (offline, deterministic).
+    #[arg(long, env = "EOSFLOW_SOURCE", default_value = "generator")]
+    pub source: String,
+    /// Source seed: with page and index it identifies every user.
+    #[arg(long, env = "EOSFLOW_SEED")]
+    pub seed: Option<String>,
+    /// First page (1-based).
+    #[arg(long, env = "EOSFLOW_START_PAGE")]
+    pub start_page: Option<u64>,
+    /// Users per page (= per transaction).
+    #[arg(long, env = "EOSFLOW_PAGE_SIZE")]
+    pub page_size: Option<u32>,
+    /// Stop after N users.
+    #[arg(long, env = "EOSFLOW_COUNT")]
+    pub count: Option<u64>,
+    /// Create the topic with this many partitions if it is missing.
+    #[arg(long, env = "EOSFLOW_PARTITIONS")]
+    pub partitions: Option<i32>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SinkArgs {
+    /// Sink URL: sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB.
+    #[arg(long, env = "EOSFLOW_SINK")]
+    pub sink: Option<String>,
+    /// Users table name.
+    #[arg(long, env = "EOSFLOW_TABLE")]
+    pub table: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProcessArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub sink: SinkArgs,
+    /// Consumer group id.
+    #[arg(long, env = "EOSFLOW_GROUP")]
+    pub group: Option<String>,
+    /// Most records per sink transaction.
+    #[arg(long, env = "EOSFLOW_BATCH_MAX")]
+    pub batch_max: Option<usize>,
+    /// Longest wait before a non-full batch is written, in ms.
+    #[arg(long, env = "EOSFLOW_BATCH_LINGER_MS")]
+    pub batch_linger_ms: Option<u64>,
+    /// Forget the sink's stored offsets and re-process from the beginning (idempotent).
+    #[arg(long)]
+    pub reset_offsets: bool,
+    /// Exit after nothing arrived for this long (e.g. 5s); default: run until stopped.
+    #[arg(long, env = "EOSFLOW_EXIT_WHEN_IDLE")]
+    pub exit_when_idle: Option<String>,
+    /// Exit after this many records were written.
+    #[arg(long)]
+    pub max_records: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub sink: SinkArgs,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Serve a Confluent-compatible Schema Registry API.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "EOSFLOW_REGISTRY_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
+    pub listen: SocketAddr,
+    /// Directory for durable state (in memory when absent).
+    #[arg(long, env = "EOSFLOW_REGISTRY_DATA")]
+    pub data: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Users to produce.
+    #[arg(long, default_value_t = 1000)]
+    pub records: u64,
+    /// Users per transaction.
+    #[arg(long, default_value_t = 100)]
+    pub page_size: u32,
+    /// Sink URL (default: a SQLite file in a fresh temporary directory).
+    #[arg(long)]
+    pub sink: Option<String>,
+    /// Rows of the name table to print.
+    #[arg(long, default_value_t = 10)]
+    pub show: usize,
+}

@@ -1,0 +1,135 @@
+//! `eosflow verify`: reconcile a topic with a sink, by UUIDv5 key.
+//!
+//! expected = distinct keys of the users in the topic (read_committed; a replayed or leaked record
+//! has the same key as its original, so it counts once); present = expected keys found in the
+//! sink; missing = expected − sink; duplicates = rows beyond the first for any key; extra = sink
+//! keys that no record in the topic explains.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use apache_avro::Schema;
+use serde::Serialize;
+use tokio::runtime::Handle;
+use uuid::Uuid;
+
+use super::PipelineError;
+use crate::avro::{decode_user, unframe};
+use crate::kafka::consumer::read_topic;
+use crate::kafka::KafkaSettings;
+use crate::registry::client::RegistryClient;
+use crate::sink::Sink;
+
+/// The reconciliation result (printed as JSON by `verify --json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub expected: u64,
+    pub present: u64,
+    pub missing: u64,
+    pub duplicates: u64,
+    pub extra: u64,
+}
+
+impl VerifyReport {
+    /// Exactly once: nothing missing, duplicated or extra.
+    pub fn exact(&self) -> bool {
+        self.missing == 0 && self.duplicates == 0 && self.extra == 0
+    }
+
+    /// Compare the topic's keys with the sink's id counts.
+    pub fn reconcile(expected: &BTreeSet<Uuid>, sink: &crate::sink::IdCounts) -> Self {
+        let present = expected.iter().filter(|k| sink.contains_key(k)).count() as u64;
+        VerifyReport {
+            expected: expected.len() as u64,
+            present,
+            missing: expected.len() as u64 - present,
+            duplicates: sink.values().map(|&n| n.saturating_sub(1)).sum(),
+            extra: sink.keys().filter(|k| !expected.contains(k)).count() as u64,
+        }
+    }
+}
+
+impl std::fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: expected {} present {} missing {} duplicates {} extra {}",
+            if self.exact() { "EXACT" } else { "NOT EXACT" },
+            self.expected,
+            self.present,
+            self.missing,
+            self.duplicates,
+            self.extra
+        )
+    }
+}
+
+/// Read the whole topic and the sink and reconcile them.
+pub fn run(
+    kafka: &KafkaSettings,
+    topic: &str,
+    sink: &mut dyn Sink,
+    registry: &RegistryClient,
+    reader: &Schema,
+    handle: &Handle,
+    timeout: Duration,
+) -> Result<VerifyReport, PipelineError> {
+    let mut expected = BTreeSet::new();
+    let mut first_error: Option<PipelineError> = None;
+    read_topic(kafka, topic, timeout, |r| {
+        if first_error.is_some() {
+            return;
+        }
+        let decoded = (|| {
+            let (id, body) =
+                unframe(r.value.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
+            let writer = handle
+                .block_on(registry.schema(id))
+                .map_err(|e| e.to_string())?;
+            decode_user(&writer, reader, body).map_err(|e| e.to_string())
+        })();
+        match decoded {
+            Ok(user) => {
+                expected.insert(user.key());
+            }
+            Err(detail) => {
+                first_error = Some(PipelineError::poison(topic, r.partition, r.offset, detail));
+            }
+        }
+    })?;
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let counts = sink.id_counts()?;
+    Ok(VerifyReport::reconcile(&expected, &counts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn reconcile_counts_each_class() {
+        let k = |n: u128| Uuid::from_u128(n);
+        let expected = BTreeSet::from([k(1), k(2), k(3)]);
+        let sink = BTreeMap::from([(k(1), 1), (k(2), 3), (k(9), 1)]);
+        let r = VerifyReport::reconcile(&expected, &sink);
+        assert_eq!(
+            r,
+            VerifyReport {
+                expected: 3,
+                present: 2,
+                missing: 1,
+                duplicates: 2,
+                extra: 1
+            }
+        );
+        assert!(!r.exact());
+        let exact = VerifyReport::reconcile(
+            &expected,
+            &BTreeMap::from([(k(1), 1), (k(2), 1), (k(3), 1)]),
+        );
+        assert!(exact.exact());
+    }
+}
