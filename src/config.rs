@@ -193,6 +193,14 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("eosflow.toml.example");
+        let c = FileConfig::load(Some(&path)).expect("eosflow.toml.example parses");
+        assert_eq!(c.process.sink.as_deref(), Some("sqlite://eosflow.db"));
+        assert_eq!(c.produce.page_size, Some(1000));
+    }
+
+    #[test]
     fn properties() {
         assert_eq!(
             parse_property("a.b=c=d").ok(),

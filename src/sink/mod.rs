@@ -57,7 +57,7 @@ pub enum SinkError {
         operation: &'static str,
         detail: String,
     },
-    #[error("invalid sink URL {url:?}: {detail}; expected sqlite://PATH, postgres://USER:PASS@HOST:PORT/DB or cassandra://HOST:PORT/KEYSPACE")]
+    #[error("invalid sink URL {url:?}: {detail}; expected sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB")]
     BadUrl { url: String, detail: String },
 }
 
