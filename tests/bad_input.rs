@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bootstrap, eosflow, postgres_url, run_expect, run_ok, unique, Registry};
+use common::{bootstrap, eosflow, run_expect, run_ok, unique, Registry};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 
@@ -21,7 +21,15 @@ fn assert_mentions(text: &str, needles: &[&str]) {
 #[test]
 fn unreachable_broker_is_named() {
     let err = stderr_of(
-        eosflow().args(["produce", "--bootstrap", "127.0.0.1:1", "--timeout", "2s", "--count", "1"]),
+        eosflow().args([
+            "produce",
+            "--bootstrap",
+            "127.0.0.1:1",
+            "--timeout",
+            "2s",
+            "--count",
+            "1",
+        ]),
         2,
     );
     assert_mentions(&err, &["127.0.0.1:1", "Metadata", "is the broker running"]);
@@ -31,8 +39,21 @@ fn unreachable_broker_is_named() {
 fn unreachable_registry_is_named() {
     let err = stderr_of(
         eosflow()
-            .args(["produce", "--bootstrap", &bootstrap(), "--registry", "http://127.0.0.1:1"])
-            .args(["--topic", &unique("noreg"), "--delivery", "idempotent", "--count", "1"]),
+            .args([
+                "produce",
+                "--bootstrap",
+                &bootstrap(),
+                "--registry",
+                "http://127.0.0.1:1",
+            ])
+            .args([
+                "--topic",
+                &unique("noreg"),
+                "--delivery",
+                "idempotent",
+                "--count",
+                "1",
+            ]),
         2,
     );
     assert_mentions(&err, &["http://127.0.0.1:1", "schema registry"]);
@@ -44,7 +65,15 @@ fn unknown_topic_is_named_for_process_and_verify() {
     for sub in ["process", "verify"] {
         let err = stderr_of(
             eosflow()
-                .args([sub, "--bootstrap", &bootstrap(), "--topic", &topic, "--timeout", "5s"])
+                .args([
+                    sub,
+                    "--bootstrap",
+                    &bootstrap(),
+                    "--topic",
+                    &topic,
+                    "--timeout",
+                    "5s",
+                ])
                 .args(["--sink", "sqlite:///tmp/eosflow-bad-input-unused.db"]),
             2,
         );
@@ -55,10 +84,17 @@ fn unknown_topic_is_named_for_process_and_verify() {
 #[test]
 fn unreachable_database_is_named_without_its_password() {
     let err = stderr_of(
-        eosflow().args(["process", "--sink", "postgres://eosflow:hunter2@127.0.0.1:1/nowhere"]),
+        eosflow().args([
+            "process",
+            "--sink",
+            "postgres://eosflow:hunter2@127.0.0.1:1/nowhere",
+        ]),
         2,
     );
-    assert_mentions(&err, &["postgres://eosflow@127.0.0.1:1/nowhere", "cannot connect"]);
+    assert_mentions(
+        &err,
+        &["postgres://eosflow@127.0.0.1:1/nowhere", "cannot connect"],
+    );
     assert!(!err.contains("hunter2"), "password leaked: {err}");
 }
 
@@ -70,13 +106,22 @@ fn bad_sink_scheme_config_file_and_flag_values_are_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("eosflow.toml");
     std::fs::write(&bad, "[kafka]\nbootstrap = 9092\n").expect("write");
-    let err = stderr_of(eosflow().args(["--config", bad.to_str().expect("utf8"), "verify"]), 2);
+    let err = stderr_of(
+        eosflow().args(["--config", bad.to_str().expect("utf8"), "verify"]),
+        2,
+    );
     assert_mentions(&err, &["eosflow.toml", "bootstrap"]);
 
-    let err = stderr_of(eosflow().args(["process", "--exit-when-idle", "5 parsecs"]), 2);
+    let err = stderr_of(
+        eosflow().args(["process", "--exit-when-idle", "5 parsecs"]),
+        2,
+    );
     assert_mentions(&err, &["--exit-when-idle", "5 parsecs"]);
 
-    let err = stderr_of(eosflow().args(["produce", "--kafka-property", "novalue"]), 2);
+    let err = stderr_of(
+        eosflow().args(["produce", "--kafka-property", "novalue"]),
+        2,
+    );
     assert_mentions(&err, &["novalue", "key=value"]);
 }
 
@@ -91,7 +136,14 @@ fn a_poison_record_stops_the_processor_with_its_offset_named() {
     run_ok(
         eosflow()
             .args(["produce", "--delivery", "idempotent", "--partitions", "1"])
-            .args(["--bootstrap", &bootstrap(), "--registry", &registry.url, "--topic", &topic])
+            .args([
+                "--bootstrap",
+                &bootstrap(),
+                "--registry",
+                &registry.url,
+                "--topic",
+                &topic,
+            ])
             .args(["--seed", "poison", "--page-size", "20", "--count", "20"]),
     );
     let producer: BaseProducer = ClientConfig::new()
@@ -99,7 +151,11 @@ fn a_poison_record_stops_the_processor_with_its_offset_named() {
         .create()
         .expect("producer");
     producer
-        .send(BaseRecord::to(&topic).key("bad").payload(&b"{\"not\": \"avro\"}"[..]))
+        .send(
+            BaseRecord::to(&topic)
+                .key("bad")
+                .payload(&b"{\"not\": \"avro\"}"[..]),
+        )
         .map_err(|(e, _)| e)
         .expect("send");
     producer.flush(Duration::from_secs(10)).expect("flush");
@@ -107,7 +163,13 @@ fn a_poison_record_stops_the_processor_with_its_offset_named() {
     let process = || {
         stderr_of(
             eosflow()
-                .args(["process", "--bootstrap", &bootstrap(), "--registry", &registry.url])
+                .args([
+                    "process",
+                    "--bootstrap",
+                    &bootstrap(),
+                    "--registry",
+                    &registry.url,
+                ])
                 .args(["--topic", &topic, "--sink", &sink, "--exit-when-idle", "3s"])
                 .args(["--group", "poison"]),
             2,
@@ -116,8 +178,15 @@ fn a_poison_record_stops_the_processor_with_its_offset_named() {
     let err = process();
     assert_mentions(&err, &[&format!("{topic}/0@20"), "bad magic byte 0x7b"]);
     let mut s = eosflow::sink::open(&sink, "users").expect("sink");
-    assert_eq!(s.id_counts().expect("ids").len(), 20, "the good records before it landed");
-    assert_eq!(s.load_offsets("poison", &topic).expect("offsets").get(&0), Some(&20));
+    assert_eq!(
+        s.id_counts().expect("ids").len(),
+        20,
+        "the good records before it landed"
+    );
+    assert_eq!(
+        s.load_offsets("poison", &topic).expect("offsets").get(&0),
+        Some(&20)
+    );
     // Nothing skipped it silently: a restart stops on the same record again.
     assert_mentions(&process(), &[&format!("{topic}/0@20")]);
 }

@@ -45,7 +45,14 @@ impl Pipeline {
             c.args(["--sink", &self.sink_url, "--table", &self.table]);
         }
         if sub == "process" {
-            c.args(["--group", &self.group, "--batch-max", "500", "--batch-linger-ms", "200"]);
+            c.args([
+                "--group",
+                &self.group,
+                "--batch-max",
+                "500",
+                "--batch-linger-ms",
+                "200",
+            ]);
             c.args(["--exit-when-idle", "3s"]);
         }
         c
@@ -58,7 +65,11 @@ impl Pipeline {
                 .args(["--seed", "e2e", "--page-size", "1000"])
                 .args(["--count", &USERS.to_string()]),
         );
-        assert!(stdout(&out).contains(&format!("produced {USERS} users")), "{}", stdout(&out));
+        assert!(
+            stdout(&out).contains(&format!("produced {USERS} users")),
+            "{}",
+            stdout(&out)
+        );
     }
 
     fn process(&self, extra: &[&str]) -> String {
@@ -82,7 +93,13 @@ impl Pipeline {
 
     fn snapshot(&self, n: usize) -> BTreeMap<Uuid, User> {
         let mut s = sink::open(&self.sink_url, &self.table).expect("open sink");
-        let ids: Vec<Uuid> = s.id_counts().expect("ids").keys().take(n).copied().collect();
+        let ids: Vec<Uuid> = s
+            .id_counts()
+            .expect("ids")
+            .keys()
+            .take(n)
+            .copied()
+            .collect();
         ids.into_iter()
             .map(|id| (id, s.get(id).expect("get").expect("row")))
             .collect()
@@ -99,7 +116,10 @@ fn assert_exact(report: &serde_json::Value) {
 fn kill_when_rows_at_least(p: &Pipeline, mut child: Child, rows: usize) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while p.rows() < rows {
-        assert!(Instant::now() < deadline, "processor never reached {rows} rows");
+        assert!(
+            Instant::now() < deadline,
+            "processor never reached {rows} rows"
+        );
         if let Ok(Some(status)) = child.try_wait() {
             panic!("processor exited early: {status}");
         }
@@ -117,26 +137,42 @@ fn stop_kill_restart_reset(sink_url: String) {
     let first = p.process(&["--max-records", "2500"]);
     assert!(first.contains("processed"), "{first}");
     let after_first = p.rows();
-    assert!((2500..USERS as usize).contains(&after_first), "rows after a stop at 2500: {after_first}");
+    assert!(
+        (2500..USERS as usize).contains(&after_first),
+        "rows after a stop at 2500: {after_first}"
+    );
 
     // 2. SIGKILL mid-stream, between or during batches.
     kill_when_rows_at_least(&p, p.spawn_process(), after_first + 2000);
     let after_kill = p.rows();
-    assert!(after_kill < USERS as usize, "killed before the end: {after_kill}");
+    assert!(
+        after_kill < USERS as usize,
+        "killed before the end: {after_kill}"
+    );
 
     // 3. Restart: resumes from the offsets stored with the rows — so it processes exactly the
     //    users not yet in the sink, no more (that would be a re-application) and no fewer.
     let rest = p.process(&[]);
     let remaining = USERS as usize - after_kill;
-    assert!(rest.contains(&format!("processed {remaining} records")), "expected {remaining}: {rest}");
+    assert!(
+        rest.contains(&format!("processed {remaining} records")),
+        "expected {remaining}: {rest}"
+    );
     assert_exact(&p.verify());
     let before = p.snapshot(200);
 
     // 4. Reset the offsets and re-process everything: idempotent, identical rows.
     let again = p.process(&["--reset-offsets"]);
-    assert!(again.contains(&format!("processed {USERS} records")), "{again}");
+    assert!(
+        again.contains(&format!("processed {USERS} records")),
+        "{again}"
+    );
     assert_exact(&p.verify());
-    assert_eq!(p.snapshot(200), before, "re-processing rewrote identical rows");
+    assert_eq!(
+        p.snapshot(200),
+        before,
+        "re-processing rewrote identical rows"
+    );
 }
 
 #[test]

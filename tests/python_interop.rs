@@ -14,7 +14,14 @@ fn python_confluent_kafka_decodes_every_record_and_agrees_on_every_key() {
     run_ok(
         eosflow()
             .args(["produce", "--delivery", "idempotent", "--partitions", "3"])
-            .args(["--bootstrap", &bootstrap(), "--registry", &registry.url, "--topic", &topic])
+            .args([
+                "--bootstrap",
+                &bootstrap(),
+                "--registry",
+                &registry.url,
+                "--topic",
+                &topic,
+            ])
             .args(["--seed", "python", "--page-size", "250", "--count", "1000"]),
     );
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/read_topic.py");
