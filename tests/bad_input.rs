@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bootstrap, eosflow, run_expect, run_ok, unique, Registry};
+use common::{bootstrap, eosflow, run_expect, unique, Registry};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 
@@ -133,19 +133,7 @@ fn a_poison_record_stops_the_processor_with_its_offset_named() {
     let topic = unique("poison");
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = format!("sqlite://{}", dir.path().join("poison.db").display());
-    run_ok(
-        eosflow()
-            .args(["produce", "--delivery", "idempotent", "--partitions", "1"])
-            .args([
-                "--bootstrap",
-                &bootstrap(),
-                "--registry",
-                &registry.url,
-                "--topic",
-                &topic,
-            ])
-            .args(["--seed", "poison", "--page-size", "20", "--count", "20"]),
-    );
+    common::produce(&registry, &topic, 1, "poison", 20, 20);
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .create()

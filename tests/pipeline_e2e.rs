@@ -59,12 +59,7 @@ impl Pipeline {
     }
 
     fn produce(&self) {
-        let out = run_ok(
-            self.cmd("produce")
-                .args(["--delivery", "idempotent", "--partitions", "4"])
-                .args(["--seed", "e2e", "--page-size", "1000"])
-                .args(["--count", &USERS.to_string()]),
-        );
+        let out = common::produce(&self.registry, &self.topic, 4, "e2e", 1000, USERS);
         assert!(
             stdout(&out).contains(&format!("produced {USERS} users")),
             "{}",

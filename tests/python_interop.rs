@@ -5,25 +5,13 @@
 
 mod common;
 
-use common::{bootstrap, eosflow, run_ok, unique, Registry};
+use common::{bootstrap, unique, Registry};
 
 #[test]
 fn python_confluent_kafka_decodes_every_record_and_agrees_on_every_key() {
     let registry = Registry::start();
     let topic = unique("py");
-    run_ok(
-        eosflow()
-            .args(["produce", "--delivery", "idempotent", "--partitions", "3"])
-            .args([
-                "--bootstrap",
-                &bootstrap(),
-                "--registry",
-                &registry.url,
-                "--topic",
-                &topic,
-            ])
-            .args(["--seed", "python", "--page-size", "250", "--count", "1000"]),
-    );
+    common::produce(&registry, &topic, 3, "python", 250, 1000);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/read_topic.py");
     let out = std::process::Command::new("python3")
         .args([script, &bootstrap(), &registry.url, &topic])

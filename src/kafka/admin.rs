@@ -18,13 +18,7 @@ pub fn topic_partitions(
 ) -> Result<Vec<Partition>, KafkaAdapterError> {
     let mut config = settings.client_config();
     config.set("allow.auto.create.topics", "false");
-    let consumer: BaseConsumer = config
-        .create()
-        .map_err(|source| KafkaAdapterError::Create {
-            what: "metadata client",
-            bootstrap: settings.bootstrap.clone(),
-            source,
-        })?;
+    let consumer: BaseConsumer = settings.create(&config, "metadata client")?;
     let metadata = consumer.fetch_metadata(Some(topic), timeout).map_err(|e| {
         KafkaAdapterError::Unreachable {
             bootstrap: settings.bootstrap.clone(),
@@ -63,14 +57,7 @@ pub fn ensure_topic(
         other => return other,
     }
     let admin: AdminClient<DefaultClientContext> =
-        settings
-            .client_config()
-            .create()
-            .map_err(|source| KafkaAdapterError::Create {
-                what: "admin client",
-                bootstrap: settings.bootstrap.clone(),
-                source,
-            })?;
+        settings.create(&settings.client_config(), "admin client")?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
     let options = AdminOptions::new().operation_timeout(Some(timeout));
     let results =

@@ -184,13 +184,7 @@ pub fn read_topic(
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("allow.auto.create.topics", "false");
-    let consumer: BaseConsumer = config
-        .create()
-        .map_err(|source| KafkaAdapterError::Create {
-            what: "consumer",
-            bootstrap: settings.bootstrap.clone(),
-            source,
-        })?;
+    let consumer: BaseConsumer = settings.create(&config, "topic reader")?;
     let op_err = |operation, source| KafkaAdapterError::Operation {
         operation,
         bootstrap: settings.bootstrap.clone(),

@@ -14,7 +14,7 @@ pub mod consumer;
 pub mod mock;
 pub mod producer;
 
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, FromClientConfig};
 use rdkafka::error::KafkaError;
 
 /// How to reach the brokers, plus any librdkafka properties passed through.
@@ -42,6 +42,19 @@ impl KafkaSettings {
             config.set(k, v);
         }
         config
+    }
+
+    /// Create a plain client (metadata, admin, reader) from `config`, naming `what` on failure.
+    pub(crate) fn create<T: FromClientConfig>(
+        &self,
+        config: &ClientConfig,
+        what: &'static str,
+    ) -> Result<T, KafkaAdapterError> {
+        config.create().map_err(|source| KafkaAdapterError::Create {
+            what,
+            bootstrap: self.bootstrap.clone(),
+            source,
+        })
     }
 }
 

@@ -102,3 +102,33 @@ pub fn run_expect(cmd: &mut Command, expect_code: i32) -> Output {
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// `eosflow produce` of `count` generated users (idempotent delivery, for tansu) into `topic`.
+pub fn produce(
+    registry: &Registry,
+    topic: &str,
+    partitions: u32,
+    seed: &str,
+    page_size: u32,
+    count: u64,
+) -> Output {
+    run_ok(
+        eosflow()
+            .args(["produce", "--delivery", "idempotent"])
+            .args([
+                "--bootstrap",
+                &bootstrap(),
+                "--registry",
+                &registry.url,
+                "--topic",
+                topic,
+            ])
+            .args(["--partitions", &partitions.to_string(), "--seed", seed])
+            .args([
+                "--page-size",
+                &page_size.to_string(),
+                "--count",
+                &count.to_string(),
+            ]),
+    )
+}
