@@ -64,6 +64,7 @@ impl Source for Generator {
         Ok(Page {
             request: request.clone(),
             users,
+            rejects: Vec::new(),
         })
     }
 }

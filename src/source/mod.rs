@@ -3,6 +3,11 @@
 //! the same UUIDv5 keys.
 
 pub mod generator;
+pub mod http;
+pub mod randomuser;
+pub mod retry;
+
+pub use randomuser::Rejection;
 
 use crate::model::User;
 
@@ -15,11 +20,18 @@ pub struct PageRequest {
     pub size: u32,
 }
 
-/// One fetched page: users in source order; `users[i]` has `source_index == i`.
+/// One fetched page, in source order.
+///
+/// A user's identity is its position in the source page, so users that failed validation are
+/// moved to `rejects` without renumbering the others: `users[k].source_index` is the user's
+/// position in the page (`>= k`; equal to `k` when nothing was rejected, as for the generator).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
     pub request: PageRequest,
+    /// The valid users, each keeping its source position as `source_index`.
     pub users: Vec<User>,
+    /// The users validation rejected, with the reason and the redacted raw record.
+    pub rejects: Vec<Rejection>,
 }
 
 /// Errors of fetching a page.
@@ -34,6 +46,38 @@ pub enum SourceError {
     },
     #[error("invalid page request: {0}")]
     BadRequest(String),
+    /// A source that cannot be built as configured (bad URL, rate, timeout, …).
+    #[error("invalid source configuration: {0}")]
+    Config(String),
+    /// A status the server will keep answering (4xx other than 408/429): not retried.
+    #[error("source {source_name}: GET {url}: HTTP {status} (not retried): {body}")]
+    Status {
+        source_name: String,
+        url: String,
+        status: u16,
+        /// The first 200 characters of the response body.
+        body: String,
+    },
+    /// A well-formed page that is not the page asked for (`info.seed`/`page`/`results`).
+    #[error("source {source_name}: GET {url}: page {page} of seed {seed:?}: the response does not match the request: {detail}")]
+    Mismatch {
+        source_name: String,
+        url: String,
+        seed: String,
+        page: u64,
+        detail: String,
+    },
+    /// Every attempt failed with a retriable error (5xx, 408, 429, connect error, timeout,
+    /// malformed body); `last` says what the last one was.
+    #[error("source {source_name}: GET {url}: page {page} of seed {seed:?}: gave up after {attempts} attempts; last error: {last}")]
+    Exhausted {
+        source_name: String,
+        url: String,
+        seed: String,
+        page: u64,
+        attempts: u32,
+        last: String,
+    },
 }
 
 /// A replayable source of users.
