@@ -11,9 +11,10 @@ use std::time::Duration;
 use eosflow::avro::{decode_user, newest_user_schema, unframe};
 use eosflow::kafka::consumer::read_topic;
 use eosflow::kafka::mock::DemoBroker;
-use eosflow::kafka::producer::{DeliveryMode, OutRecord, PageProducer};
+use eosflow::kafka::producer::{Chunk, DeliveryMode, OutRecord, PageProducer};
 use eosflow::kafka::KafkaSettings;
 use eosflow::pipeline::produce::{self, ProduceJob};
+use eosflow::pipeline::progress::SideTopics;
 use eosflow::pipeline::Shutdown;
 use eosflow::registry::client::RegistryClient;
 use eosflow::source::generator::{generate_user, Generator};
@@ -21,17 +22,29 @@ use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-fn job(bootstrap: &str, topic: &str, count: u64) -> ProduceJob {
+fn job(broker: &DemoBroker, topic: &str, count: u64) -> ProduceJob {
+    let side = SideTopics::for_topic(topic);
+    broker
+        .create_topic(&side.rejects, 1)
+        .expect("rejects topic");
+    broker
+        .create_topic(&side.progress, 1)
+        .expect("progress topic");
+    let id = common::unique("txn");
     ProduceJob {
-        kafka: KafkaSettings::new(bootstrap),
+        kafka: KafkaSettings::new(broker.bootstrap()),
         topic: topic.into(),
+        side,
         delivery: DeliveryMode::Transactional {
-            transactional_id: common::unique("txn"),
+            transactional_id: id.clone(),
         },
+        producer_id: id,
         seed: "mock".into(),
         start_page: 1,
         page_size: 50,
         count: Some(count),
+        run_for: None,
+        every: None,
         create_partitions: None,
         timeout: TIMEOUT,
     }
@@ -69,7 +82,7 @@ fn commits_and_an_aborted_chunk_is_retried_with_identical_records() {
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE; 4],
     );
-    let j = job(broker.bootstrap(), topic, 200);
+    let j = job(&broker, topic, 200);
     let summary = produce::run(
         &j,
         &mut Generator::new(),
@@ -130,18 +143,17 @@ fn a_commit_failure_that_needs_abort_is_retried_and_a_plain_chunk_commits() {
         DeliveryMode::Transactional {
             transactional_id: common::unique("txn"),
         },
-        topic,
         TIMEOUT,
     )
     .expect("init_transactions on the mock");
-    let records: Vec<OutRecord> = (0..10)
-        .map(|i| OutRecord {
-            key: format!("k{i}"),
-            value: vec![0, 0, 0, 0, 1, i],
-        })
-        .collect();
+    let chunk = Chunk {
+        records: (0..10)
+            .map(|i| OutRecord::new(topic, format!("k{i}"), vec![0, 0, 0, 0, 1, i]))
+            .collect(),
+        progress: None,
+    };
     producer
-        .send_chunk(&records, (1, 0, 10))
+        .send_chunk(&chunk, (1, 0, 10))
         .expect("plain commit");
     assert_eq!(producer.stats().aborts, 0);
 
@@ -150,7 +162,7 @@ fn a_commit_failure_that_needs_abort_is_retried_and_a_plain_chunk_commits() {
         RDKafkaApiKey::EndTxn,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_TXN_STATE],
     );
-    producer.send_chunk(&records, (2, 0, 10)).expect("retried");
+    producer.send_chunk(&chunk, (2, 0, 10)).expect("retried");
     let stats = producer.stats();
     assert_eq!(stats.chunks, 2);
     assert!(stats.resends >= 1, "{stats:?}");

@@ -82,9 +82,31 @@ pub struct ProduceArgs {
     /// transactional.id (one per producer instance; a restart with the same id fences the old one).
     #[arg(long, env = "EOSFLOW_TRANSACTIONAL_ID")]
     pub transactional_id: Option<String>,
-    /// Source: `generator` (offline, deterministic).
+    /// Source: `generator` (offline, deterministic) or a randomuser-compatible URL
+    /// (e.g. https://randomuser.me/api/).
     #[arg(long, env = "EOSFLOW_SOURCE", default_value = "generator")]
     pub source: String,
+    /// Name recorded in each user's identity for an HTTP source.
+    #[arg(long, env = "EOSFLOW_SOURCE_NAME", default_value = "randomuser")]
+    pub source_name: String,
+    /// randomuser `nat` filter for an HTTP source, e.g. us,gb.
+    #[arg(long, env = "EOSFLOW_NAT")]
+    pub nat: Option<String>,
+    /// Most HTTP requests per second to the source.
+    #[arg(long, env = "EOSFLOW_RATE")]
+    pub rate: Option<f64>,
+    /// Stop starting new pages after this long (e.g. 5m).
+    #[arg(long = "for", env = "EOSFLOW_FOR", value_name = "DURATION")]
+    pub run_for: Option<String>,
+    /// Produce one page every interval (e.g. 10s), the classic DAG's schedule.
+    #[arg(long, env = "EOSFLOW_EVERY", value_name = "DURATION")]
+    pub every: Option<String>,
+    /// Topic for users that fail validation (default <topic>.rejects).
+    #[arg(long, env = "EOSFLOW_REJECTS_TOPIC")]
+    pub rejects_topic: Option<String>,
+    /// Compacted topic holding the producer's cursor (default <topic>.progress).
+    #[arg(long, env = "EOSFLOW_PROGRESS_TOPIC")]
+    pub progress_topic: Option<String>,
     /// Source seed: with page and index it identifies every user.
     #[arg(long, env = "EOSFLOW_SEED")]
     pub seed: Option<String>,

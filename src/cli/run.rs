@@ -14,10 +14,12 @@ use crate::config::{parse_duration, parse_property, pick, FileConfig};
 use crate::core::processor::BatchPolicy;
 use crate::kafka::producer::DeliveryMode;
 use crate::kafka::KafkaSettings;
+use crate::pipeline::progress::SideTopics;
 use crate::pipeline::{demo, process, produce, verify, PipelineError, Shutdown};
 use crate::registry::client::RegistryClient;
 use crate::registry::server::RegistryServer;
 use crate::source::generator::Generator;
+use crate::source::http::{HttpSource, HttpSourceConfig};
 use crate::source::Source;
 
 /// Errors of the CLI layer (everything else arrives already explained by its room).
@@ -29,7 +31,9 @@ pub enum CliError {
     Pipeline(#[from] crate::pipeline::PipelineError),
     #[error(transparent)]
     RegistryServer(#[from] crate::registry::server::RegistryServerError),
-    #[error("unknown source {0:?}: the offline source is `generator`")]
+    #[error(
+        "unknown source {0:?}: use `generator` (offline) or a randomuser-compatible http(s):// URL"
+    )]
     UnknownSource(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -159,22 +163,50 @@ fn run_produce(
         f.transactional_id.clone(),
         "eosflow-producer".into(),
     );
+    let mut side = SideTopics::for_topic(&c.topic);
+    if let Some(t) = &args.rejects_topic {
+        side.rejects = t.clone();
+    }
+    if let Some(t) = &args.progress_topic {
+        side.progress = t.clone();
+    }
+    let duration =
+        |name, v: &Option<String>| v.as_deref().map(|d| parse_duration(name, d)).transpose();
     let job = produce::ProduceJob {
         kafka: c.kafka,
         topic: c.topic,
+        side,
         delivery: match delivery {
-            Delivery::Transactional => DeliveryMode::Transactional { transactional_id },
+            Delivery::Transactional => DeliveryMode::Transactional {
+                transactional_id: transactional_id.clone(),
+            },
             Delivery::Idempotent => DeliveryMode::Idempotent,
         },
+        producer_id: transactional_id,
         seed: pick(args.seed.clone(), f.seed.clone(), "eosflow".into()),
         start_page: pick(args.start_page, f.start_page, 1),
         page_size: pick(args.page_size, f.page_size, 1000),
         count: args.count,
+        run_for: duration("--for", &args.run_for)?,
+        every: duration("--every", &args.every)?,
         create_partitions: Some(pick(args.partitions, f.partitions, 4)),
         timeout: c.timeout,
     };
     let mut source: Box<dyn Source> = match args.source.as_str() {
         "generator" => Box::new(Generator::new()),
+        url if url.starts_with("http://") || url.starts_with("https://") => {
+            let defaults = HttpSourceConfig::default();
+            Box::new(
+                HttpSource::new(HttpSourceConfig {
+                    url: url.to_string(),
+                    name: args.source_name.clone(),
+                    nat: args.nat.clone(),
+                    rate: args.rate.or(defaults.rate),
+                    ..defaults
+                })
+                .map_err(PipelineError::from)?,
+            )
+        }
         other => return Err(CliError::UnknownSource(other.into())),
     };
     let registry = RegistryClient::new(&c.registry, c.timeout).map_err(PipelineError::from)?;

@@ -102,6 +102,84 @@ impl Plan {
     }
 }
 
+/// What the producer stores in its progress topic, in the SAME transaction as the chunk's records
+/// (keyed by transactional.id): the chunk just written and the cursor after it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    pub source: String,
+    pub page_size: u32,
+    pub seed: String,
+    pub chunk_page: u64,
+    pub chunk_from: u32,
+    pub chunk_to: u32,
+    pub next: Cursor,
+}
+
+impl Progress {
+    pub fn after(source: &str, page_size: u32, chunk: &Chunk, next: &Cursor) -> Self {
+        Progress {
+            source: source.to_string(),
+            page_size,
+            seed: next.seed.clone(),
+            chunk_page: chunk.page,
+            chunk_from: chunk.from,
+            chunk_to: chunk.to,
+            next: next.clone(),
+        }
+    }
+}
+
+/// Where a (re)started producer begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// No usable progress: start at the configured page.
+    Fresh(Cursor),
+    /// Replay the last recorded chunk, then go on. On a broker that hides aborted transactions the
+    /// replay only repeats committed records (same keys, so the sink is unchanged); on one that
+    /// shows them (tansu, MockCluster) the recorded chunk may be an aborted one, and replaying it
+    /// is what closes the gap. A leaked cursor is at most one chunk ahead of the last committed
+    /// one, because chunk n+1 never begins before chunk n commits.
+    Replay(Cursor),
+}
+
+/// Why stored progress cannot be resumed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeError {
+    #[error("the progress of seed {seed:?} was made with page size {stored}, not {configured}: a user's identity is its (page, index), so changing the page size would give old identities to new users. Keep --page-size {stored}, or use a new --seed")]
+    PageSizeChanged {
+        seed: String,
+        stored: u32,
+        configured: u32,
+    },
+}
+
+/// Decide where to begin from the last stored progress (pure).
+pub fn resume(
+    stored: Option<&Progress>,
+    source: &str,
+    seed: &str,
+    start_page: u64,
+    page_size: u32,
+) -> Result<Resume, ResumeError> {
+    match stored {
+        Some(p) if p.seed == seed && p.source == source => {
+            if p.page_size != page_size {
+                return Err(ResumeError::PageSizeChanged {
+                    seed: seed.to_string(),
+                    stored: p.page_size,
+                    configured: page_size,
+                });
+            }
+            Ok(Resume::Replay(Cursor {
+                seed: seed.to_string(),
+                page: p.chunk_page,
+                index: p.chunk_from,
+            }))
+        }
+        _ => Ok(Resume::Fresh(Cursor::start(seed, start_page))),
+    }
+}
+
 /// How a transaction step failed, as the Kafka adapter classifies librdkafka's error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnFailure {
@@ -211,5 +289,44 @@ mod tests {
         );
         assert_eq!(on_failure(TxnFailure::Fenced, 1, 5), TxnAction::Exit);
         assert_eq!(on_failure(TxnFailure::Retriable, 5, 5), TxnAction::Exit);
+    }
+
+    #[test]
+    fn resume_replays_the_recorded_chunk_and_guards_the_page_size() {
+        let chunk = Chunk {
+            page: 4,
+            from: 0,
+            to: 10,
+        };
+        let next = Cursor {
+            seed: "s".into(),
+            page: 5,
+            index: 0,
+        };
+        let p = Progress::after("generator", 10, &chunk, &next);
+        assert_eq!(
+            resume(Some(&p), "generator", "s", 1, 10),
+            Ok(Resume::Replay(Cursor {
+                seed: "s".into(),
+                page: 4,
+                index: 0
+            }))
+        );
+        assert_eq!(
+            resume(Some(&p), "generator", "other", 1, 10),
+            Ok(Resume::Fresh(Cursor::start("other", 1)))
+        );
+        assert_eq!(
+            resume(None, "generator", "s", 3, 10),
+            Ok(Resume::Fresh(Cursor::start("s", 3)))
+        );
+        assert!(matches!(
+            resume(Some(&p), "generator", "s", 1, 20),
+            Err(ResumeError::PageSizeChanged {
+                stored: 10,
+                configured: 20,
+                ..
+            })
+        ));
     }
 }

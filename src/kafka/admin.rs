@@ -50,6 +50,7 @@ pub fn ensure_topic(
     topic: &str,
     partitions: i32,
     replication: i32,
+    configs: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<Vec<Partition>, KafkaAdapterError> {
     match topic_partitions(settings, topic, timeout) {
@@ -58,7 +59,10 @@ pub fn ensure_topic(
     }
     let admin: AdminClient<DefaultClientContext> =
         settings.create(&settings.client_config(), "admin client")?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    for (k, v) in configs {
+        new = new.set(k, v);
+    }
     let options = AdminOptions::new().operation_timeout(Some(timeout));
     let results =
         futures::executor::block_on(admin.create_topics([&new], &options)).map_err(|source| {

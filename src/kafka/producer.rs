@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig,
+};
 use tracing::{debug, warn};
 
 use super::{KafkaAdapterError, KafkaSettings};
@@ -26,11 +29,37 @@ pub enum DeliveryMode {
     Idempotent,
 }
 
-/// One Kafka record: key (the UUIDv5 as text) and framed Avro value.
+/// One Kafka record: destination topic, key, value and headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutRecord {
+    pub topic: String,
     pub key: String,
     pub value: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl OutRecord {
+    pub fn new(topic: &str, key: impl Into<String>, value: Vec<u8>) -> Self {
+        OutRecord {
+            topic: topic.to_string(),
+            key: key.into(),
+            value,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+}
+
+/// What one unit of work writes: records (data and rejects, any topics) and, last, the progress
+/// record that says the unit is done.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Chunk {
+    pub records: Vec<OutRecord>,
+    pub progress: Option<OutRecord>,
 }
 
 /// Counters of what the producer did, for summaries and tests.
@@ -66,12 +95,18 @@ impl ProducerContext for DeliveryContext {
 pub struct PageProducer {
     settings: KafkaSettings,
     mode: DeliveryMode,
-    topic: String,
     timeout: Duration,
     max_attempts: u32,
     context: DeliveryContext,
     producer: BaseProducer<DeliveryContext>,
     stats: ProducerStats,
+}
+
+/// How long [`PageProducer::drain`] waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    All,
+    UntilFailure,
 }
 
 /// Why one attempt at a chunk failed.
@@ -86,7 +121,6 @@ impl PageProducer {
     pub fn new(
         settings: &KafkaSettings,
         mode: DeliveryMode,
-        topic: &str,
         timeout: Duration,
     ) -> Result<Self, KafkaAdapterError> {
         let context = DeliveryContext::default();
@@ -94,7 +128,6 @@ impl PageProducer {
         Ok(PageProducer {
             settings: settings.clone(),
             mode,
-            topic: topic.to_string(),
             timeout,
             max_attempts: 5,
             context,
@@ -112,20 +145,21 @@ impl PageProducer {
         &self.producer
     }
 
-    /// Write `records` as one unit: one transaction, or one acknowledged batch. Retries as the
-    /// core decides; `describe` is `(page, from, to)` for error messages.
+    /// Write a chunk as one unit: one transaction (records and progress together), or — idempotent
+    /// delivery — the records acknowledged, then the progress record. Retries as the core decides;
+    /// `describe` is `(page, from, to)` for error messages.
     pub fn send_chunk(
         &mut self,
-        records: &[OutRecord],
+        chunk: &Chunk,
         describe: (u64, u32, u32),
     ) -> Result<(), KafkaAdapterError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let failure = match self.attempt(records) {
+            let failure = match self.attempt(chunk) {
                 Ok(()) => {
                     self.stats.chunks += 1;
-                    self.stats.records += records.len() as u64;
+                    self.stats.records += chunk.records.len() as u64;
                     return Ok(());
                 }
                 Err(f) => f,
@@ -162,24 +196,19 @@ impl PageProducer {
         }
     }
 
-    fn attempt(&mut self, records: &[OutRecord]) -> Result<(), Failure> {
+    fn attempt(&mut self, chunk: &Chunk) -> Result<(), Failure> {
         let transactional = matches!(self.mode, DeliveryMode::Transactional { .. });
         // Reports of an earlier, aborted attempt must not count against this one.
-        self.drain()?;
+        self.drain(Wait::All)?;
         self.take_failures();
         if transactional {
             self.producer.begin_transaction().map_err(classify)?;
         }
-        for record in records {
-            self.send_one(record).map_err(classify)?;
-        }
-        self.drain()?;
-        let failed = self.take_failures();
-        if !failed.is_empty() {
-            return Err(Failure {
-                class: TxnFailure::Abortable,
-                detail: format!("{} deliveries failed, first: {}", failed.len(), failed[0]),
-            });
+        self.send_acknowledged(&chunk.records)?;
+        if let Some(progress) = &chunk.progress {
+            // In a transaction this commits atomically with the records; without one it is only
+            // sent once every record above was acknowledged.
+            self.send_acknowledged(std::slice::from_ref(progress))?;
         }
         if transactional {
             // Deliveries are drained, so librdkafka's flush inside commit returns at once.
@@ -202,10 +231,37 @@ impl PageProducer {
         Ok(())
     }
 
+    /// Send records and wait until every delivery report is in; any failed delivery fails.
+    fn send_acknowledged(&self, records: &[OutRecord]) -> Result<(), Failure> {
+        for record in records {
+            self.send_one(record).map_err(classify)?;
+        }
+        self.drain(Wait::UntilFailure)?;
+        let failed = self.take_failures();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure {
+                class: TxnFailure::Abortable,
+                detail: format!("{} deliveries failed, first: {}", failed.len(), failed[0]),
+            })
+        }
+    }
+
     fn send_one(&self, record: &OutRecord) -> Result<(), KafkaError> {
-        let mut base = BaseRecord::to(&self.topic)
+        let mut base = BaseRecord::to(&record.topic)
             .key(record.key.as_str())
             .payload(record.value.as_slice());
+        if !record.headers.is_empty() {
+            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+            for (name, value) in &record.headers {
+                headers = headers.insert(Header {
+                    key: name,
+                    value: Some(value.as_slice()),
+                });
+            }
+            base = base.headers(headers);
+        }
         loop {
             match self.producer.send(base) {
                 Ok(()) => return Ok(()),
@@ -218,10 +274,24 @@ impl PageProducer {
         }
     }
 
-    /// Serve delivery reports until nothing is in flight, polling with short timeouts.
-    fn drain(&self) -> Result<(), Failure> {
+    /// Serve delivery reports until nothing is in flight, polling with short timeouts. Inside a
+    /// transaction, the first failed delivery ends the wait: librdkafka holds the remaining
+    /// messages of an abortable transaction until it is aborted, so they would never drain.
+    /// `Wait::All` waits for every report regardless (after a purge, before a new attempt).
+    fn drain(&self, wait: Wait) -> Result<(), Failure> {
         let deadline = Instant::now() + self.timeout;
+        let transactional = matches!(self.mode, DeliveryMode::Transactional { .. });
         while self.producer.in_flight_count() > 0 {
+            if wait == Wait::UntilFailure && transactional && self.has_failures() {
+                return Err(Failure {
+                    class: TxnFailure::Abortable,
+                    detail: format!(
+                        "a delivery failed with {} records still in flight: {}",
+                        self.producer.in_flight_count(),
+                        self.first_failure()
+                    ),
+                });
+            }
             if Instant::now() >= deadline {
                 return Err(Failure {
                     class: TxnFailure::Abortable,
@@ -237,6 +307,19 @@ impl PageProducer {
         Ok(())
     }
 
+    fn has_failures(&self) -> bool {
+        self.context.failures.lock().is_ok_and(|f| !f.is_empty())
+    }
+
+    fn first_failure(&self) -> String {
+        self.context
+            .failures
+            .lock()
+            .ok()
+            .and_then(|f| f.first().cloned())
+            .unwrap_or_default()
+    }
+
     fn take_failures(&self) -> Vec<String> {
         self.context
             .failures
@@ -250,6 +333,14 @@ impl PageProducer {
             return Ok(());
         }
         self.stats.aborts += 1;
+        // librdkafka's abort waits until every outstanding message's delivery report has been
+        // served, but nothing polls during that blocking call: purge, serve the reports here,
+        // then abort (otherwise each abort runs into its full timeout).
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
+        if let Err(f) = self.drain(Wait::All) {
+            debug!(error = %f.detail, "purged messages still unacknowledged before abort");
+        }
         match self.producer.abort_transaction(self.timeout) {
             Ok(()) => Ok(()),
             // No transaction open (begin failed), or the abort itself failed: start afresh.

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::runtime::Runtime;
 
+use super::progress::SideTopics;
 use super::{process, produce, verify, PipelineError, Shutdown};
 use crate::avro::history::newest_parsed;
 use crate::core::processor::BatchPolicy;
@@ -56,16 +57,23 @@ pub fn run(
     let timeout = Duration::from_secs(30);
     let registry = RegistryClient::new(&server.url(), timeout)?;
 
+    let side = SideTopics::for_topic(TOPIC);
+    broker.create_topic(&side.rejects, 4)?;
+    broker.create_topic(&side.progress, 1)?;
     let produce_job = produce::ProduceJob {
         kafka: kafka.clone(),
         topic: TOPIC.into(),
+        side,
         delivery: DeliveryMode::Transactional {
             transactional_id: "eosflow-demo-producer".into(),
         },
+        producer_id: "eosflow-demo-producer".into(),
         seed: SEED.into(),
         start_page: 1,
         page_size: opts.page_size.max(1),
         count: Some(opts.records),
+        run_for: None,
+        every: None,
         create_partitions: None,
         timeout,
     };

@@ -10,8 +10,10 @@
 //! (registry) run on a tokio runtime handle the caller passes in.
 
 pub mod demo;
+pub mod meter;
 pub mod process;
 pub mod produce;
+pub mod progress;
 pub mod verify;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,4 +1,5 @@
-//! `eosflow produce`: deterministic source → Avro (Confluent framing) → Kafka transactions.
+//! `eosflow produce`: source → validate → Avro (Confluent framing) → Kafka, one chunk per
+//! transaction, with the progress cursor and the rejects in the same transaction.
 
 use std::time::{Duration, Instant};
 
@@ -6,11 +7,13 @@ use apache_avro::Schema;
 use tokio::runtime::Handle;
 use tracing::{info, warn};
 
+use super::meter::Meter;
+use super::progress::{self, SideTopics};
 use super::{PipelineError, Shutdown};
 use crate::avro::{encode_user, frame, newest_user_schema};
-use crate::core::producer::{Chunk, Cursor, Plan};
+use crate::core::producer::{resume, Chunk, Cursor, Plan, Progress, Resume};
 use crate::kafka::admin;
-use crate::kafka::producer::{DeliveryMode, OutRecord, PageProducer, ProducerStats};
+use crate::kafka::producer::{self, DeliveryMode, OutRecord, PageProducer, ProducerStats};
 use crate::kafka::KafkaSettings;
 use crate::registry::client::RegistryClient;
 use crate::source::{Page, PageRequest, Source};
@@ -20,12 +23,20 @@ use crate::source::{Page, PageRequest, Source};
 pub struct ProduceJob {
     pub kafka: KafkaSettings,
     pub topic: String,
+    pub side: SideTopics,
     pub delivery: DeliveryMode,
+    /// Key of this producer's progress records (its transactional.id).
+    pub producer_id: String,
     pub seed: String,
     pub start_page: u64,
     pub page_size: u32,
+    /// Stop after this many users (replayed ones included).
     pub count: Option<u64>,
-    /// Create the topic with this many partitions when it is missing (None: it must exist).
+    /// Stop starting new chunks after this long.
+    pub run_for: Option<Duration>,
+    /// Start one chunk every interval (the classic DAG's "every 10 seconds").
+    pub every: Option<Duration>,
+    /// Create missing topics with this many partitions (None: they must exist).
     pub create_partitions: Option<i32>,
     pub timeout: Duration,
 }
@@ -34,7 +45,9 @@ pub struct ProduceJob {
 #[derive(Debug, Clone)]
 pub struct ProduceSummary {
     pub users: u64,
+    pub rejects: u64,
     pub schema_id: u32,
+    pub resumed_at: Option<Cursor>,
     pub next: Cursor,
     pub stats: ProducerStats,
     pub elapsed: Duration,
@@ -45,16 +58,22 @@ impl std::fmt::Display for ProduceSummary {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         write!(
             f,
-            "produced {} users in {} transactions ({:.0} users/s, {} aborted, {} re-sent), schema id {}, next cursor seed={:?} page={} index={}",
+            "produced {} users in {} chunks ({:.0} users/s), {} rejected, {} aborted, {} re-sent, schema id {}, ",
             self.users,
             self.stats.chunks,
             self.users as f64 / secs,
+            self.rejects,
             self.stats.aborts,
             self.stats.resends,
             self.schema_id,
-            self.next.seed,
-            self.next.page,
-            self.next.index
+        )?;
+        if let Some(at) = &self.resumed_at {
+            write!(f, "resumed at page {} index {}, ", at.page, at.index)?;
+        }
+        write!(
+            f,
+            "next cursor seed={:?} page={} index={}",
+            self.next.seed, self.next.page, self.next.index
         )
     }
 }
@@ -64,7 +83,7 @@ pub fn value_subject(topic: &str) -> String {
     format!("{topic}-value")
 }
 
-/// Run the producer until `count` users (or forever) or until `shutdown`.
+/// Run the producer until `count`, `run_for`, or `shutdown`.
 pub fn run(
     job: &ProduceJob,
     source: &mut dyn Source,
@@ -74,9 +93,16 @@ pub fn run(
 ) -> Result<ProduceSummary, PipelineError> {
     let started = Instant::now();
     match job.create_partitions {
-        Some(n) => admin::ensure_topic(&job.kafka, &job.topic, n, 1, job.timeout)?,
-        None => admin::topic_partitions(&job.kafka, &job.topic, job.timeout)?,
-    };
+        Some(n) => {
+            admin::ensure_topic(&job.kafka, &job.topic, n, 1, &[], job.timeout)?;
+            job.side.ensure(&job.kafka, n, job.timeout)?;
+        }
+        None => {
+            for t in [&job.topic, &job.side.rejects, &job.side.progress] {
+                admin::topic_partitions(&job.kafka, t, job.timeout)?;
+            }
+        }
+    }
     let schema_file = newest_user_schema();
     let schema_id =
         handle.block_on(registry.register(&value_subject(&job.topic), schema_file.text))?;
@@ -84,54 +110,104 @@ pub fn run(
         .map_err(|e| PipelineError::Other(format!("{}: {e}", schema_file.name)))?;
     info!(schema_id, subject = %value_subject(&job.topic), "schema registered");
     if job.delivery == DeliveryMode::Idempotent {
-        warn!("delivery=idempotent: no Kafka transactions; exactly-once in the sink relies on deterministic UUIDv5 keys (replays overwrite identical rows)");
+        warn!("delivery=idempotent: no Kafka transactions; the cursor is written after each chunk is acknowledged, and exactly-once in the sink relies on deterministic UUIDv5 keys");
     }
-    let mut producer =
-        PageProducer::new(&job.kafka, job.delivery.clone(), &job.topic, job.timeout)?;
+
+    let stored = progress::load(
+        &job.kafka,
+        &job.side.progress,
+        &job.producer_id,
+        job.timeout,
+    )?;
+    let (mut cursor, resumed_at) = match resume(
+        stored.as_ref(),
+        source.name(),
+        &job.seed,
+        job.start_page,
+        job.page_size,
+    )
+    .map_err(|e| PipelineError::Other(e.to_string()))?
+    {
+        Resume::Fresh(c) => (c, None),
+        Resume::Replay(c) => {
+            info!(
+                page = c.page,
+                index = c.index,
+                "resuming: replaying the last recorded chunk"
+            );
+            (c.clone(), Some(c))
+        }
+    };
+    let mut producer = PageProducer::new(&job.kafka, job.delivery.clone(), job.timeout)?;
     let mut plan = Plan::new(job.page_size, job.count);
-    let mut cursor = Cursor::start(job.seed.clone(), job.start_page);
     let mut page: Option<Page> = None;
-    let mut last_log = Instant::now();
+    let mut meter = Meter::new("users", "chunks", job.count);
+    let mut rejects = 0;
+    let mut tick = Instant::now();
     while let Some(chunk) = plan.next(&cursor) {
         if shutdown.requested() {
-            info!("stop requested; the last transaction was completed");
+            info!("stop requested; the last chunk was completed");
             break;
         }
-        let records = chunk_records(
-            &job.seed,
-            &chunk,
-            job.page_size,
+        if job.run_for.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        let fetched = fetch(source, &job.seed, &chunk, job.page_size, &mut page)?;
+        let next = plan.committed(&cursor, &chunk);
+        let out = chunk_out(
+            job,
+            source.name(),
             &schema,
             schema_id,
-            source,
-            &mut page,
+            fetched,
+            &chunk,
+            &next,
         )?;
-        producer.send_chunk(&records, (chunk.page, chunk.from, chunk.to))?;
-        cursor = plan.committed(&cursor, &chunk);
-        if last_log.elapsed() >= Duration::from_secs(2) {
-            last_log = Instant::now();
-            info!(users = plan.produced(), page = cursor.page, "progress");
+        let chunk_rejects = out
+            .records
+            .iter()
+            .filter(|r| r.topic == job.side.rejects)
+            .count();
+        producer.send_chunk(&out, (chunk.page, chunk.from, chunk.to))?;
+        rejects += chunk_rejects as u64;
+        cursor = next;
+        meter.add(u64::from(chunk.len()));
+        if let Some(every) = job.every {
+            tick += every;
+            wait_until(tick, shutdown);
         }
     }
+    meter.finish();
     Ok(ProduceSummary {
         users: plan.produced(),
+        rejects,
         schema_id,
+        resumed_at,
         next: cursor,
         stats: producer.stats(),
         elapsed: started.elapsed(),
     })
 }
 
-/// The records of one chunk, fetching its page from the source when not already held.
-fn chunk_records(
+/// Sleep until `at`, waking early on shutdown.
+fn wait_until(at: Instant, shutdown: &Shutdown) {
+    while !shutdown.requested() {
+        let now = Instant::now();
+        if now >= at {
+            return;
+        }
+        std::thread::sleep((at - now).min(Duration::from_millis(100)));
+    }
+}
+
+/// The page holding `chunk`, fetched from the source when not already held.
+fn fetch<'p>(
+    source: &mut dyn Source,
     seed: &str,
     chunk: &Chunk,
     page_size: u32,
-    schema: &Schema,
-    schema_id: u32,
-    source: &mut dyn Source,
-    page: &mut Option<Page>,
-) -> Result<Vec<OutRecord>, PipelineError> {
+    page: &'p mut Option<Page>,
+) -> Result<&'p Page, PipelineError> {
     if page.as_ref().is_none_or(|p| p.request.page != chunk.page) {
         let request = PageRequest {
             seed: seed.to_string(),
@@ -140,22 +216,44 @@ fn chunk_records(
         };
         *page = Some(source.fetch(&request)?);
     }
-    let users = page
-        .as_ref()
-        .map(|p| p.users.as_slice())
-        .unwrap_or_default();
-    let from = chunk.from as usize;
-    let to = (chunk.to as usize).min(users.len());
-    users
-        .get(from..to)
-        .unwrap_or_default()
-        .iter()
-        .map(|user| {
+    page.as_ref()
+        .ok_or_else(|| PipelineError::Other("page vanished".into()))
+}
+
+/// The records of one chunk: its valid users (framed Avro), its rejects, and the progress record
+/// naming the cursor after it.
+fn chunk_out(
+    job: &ProduceJob,
+    source_name: &str,
+    schema: &Schema,
+    schema_id: u32,
+    page: &Page,
+    chunk: &Chunk,
+    next: &Cursor,
+) -> Result<producer::Chunk, PipelineError> {
+    let in_chunk = |index: u32| (chunk.from..chunk.to).contains(&index);
+    let mut records = Vec::with_capacity(chunk.len() as usize);
+    for user in &page.users {
+        if in_chunk(u32::try_from(user.source_index).unwrap_or(u32::MAX)) {
             let body = encode_user(schema, user)?;
-            Ok(OutRecord {
-                key: user.key().to_string(),
-                value: frame(schema_id, &body),
-            })
-        })
-        .collect()
+            records.push(OutRecord::new(
+                &job.topic,
+                user.key().to_string(),
+                frame(schema_id, &body),
+            ));
+        }
+    }
+    for reject in page.rejects.iter().filter(|r| in_chunk(r.identity.index)) {
+        warn!(page = chunk.page, index = reject.identity.index, reason = %reject.reason, "user rejected");
+        records.push(progress::reject_record(&job.side.rejects, reject));
+    }
+    let progress = Progress::after(source_name, job.page_size, chunk, next);
+    Ok(producer::Chunk {
+        records,
+        progress: Some(progress::record(
+            &job.side.progress,
+            &job.producer_id,
+            &progress,
+        )),
+    })
 }
