@@ -8,6 +8,7 @@
 //! | [`model`] | the domain record: [`model::User`], its source identity and its UUIDv5 key |
 //! | [`core`] | **sans-I/O exactly-once protocol**: batches, per-partition offsets, seek and commit decisions for the processor ([`core::processor`]), page/cursor planning for the producer ([`core::producer`]). Pure state, driven by tests without Kafka |
 //! | [`avro`] | the User schema history in `avro/`, Confluent wire format (magic 0 + 4-byte id + Avro binary), encode, decode-and-project into the reader schema |
+//! | [`schema`] | eosflow's Avro schema-evolution engine: Java Avro's reader/writer compatibility rules (what Confluent's registry runs), Confluent's levels, a parser as strict as Java's |
 //! | [`registry`] | Schema Registry: a client ([`registry::client`], over `schema_registry_converter`) and a Confluent-compatible server ([`registry::server`]) |
 //! | [`source`] | where users come from: the offline deterministic [`source::generator`] |
 //! | [`kafka`] | rdkafka adapters: client config, transactional/idempotent page producer, consumer with rebalance hooks, topic admin, the in-memory demo broker |
@@ -32,5 +33,6 @@ pub mod kafka;
 pub mod model;
 pub mod pipeline;
 pub mod registry;
+pub mod schema;
 pub mod sink;
 pub mod source;

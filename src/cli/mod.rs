@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod run;
+pub mod schema;
 
 pub use args::Cli;
 pub use run::run;

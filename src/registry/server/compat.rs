@@ -2,41 +2,25 @@
 //! writer schema?
 //!
 //! Everything else (levels, transitivity, which versions to check) lives in [`super::level`]; this
-//! file is deliberately tiny and isolated so the engine can be swapped for an exact port of Java
-//! Avro's `SchemaCompatibility` (the one Confluent's registry runs) without touching the rest.
+//! file is deliberately tiny and isolated so the engine can be swapped without touching the rest.
 //!
-//! Current engine: `apache_avro::schema_compatibility::SchemaCompatibility::can_read` (0.22). Only
-//! `Ok(Compatibility::Full)` counts as compatible: `Ok(Partial)` is what it answers for cases Java
-//! rejects (an enum symbol the reader lacks without a reader default, a narrowed union). Known
-//! differences from Java (see GROUND.md): it rejects renames through aliases, is stricter on decimal
-//! precision, and stops at the first problem without a location.
+//! Engine: [`crate::schema::check`], eosflow's port of Java Avro's `SchemaCompatibility` (the
+//! checker Confluent's registry runs). It agrees with Java where apache-avro 0.22's checker does
+//! not (enum and union narrowing are incompatible; renames through aliases, moved named-type
+//! definitions and decimal precision changes are compatible), and reports every problem with its
+//! location in the reader schema and what to change.
 
-use apache_avro::schema_compatibility::{Compatibility, SchemaCompatibility};
 use apache_avro::Schema;
 
-/// Reasons why `reader` cannot read everything written with `writer`; empty means compatible.
-pub fn reader_can_read_writer(reader: &Schema, writer: &Schema) -> Vec<String> {
-    match SchemaCompatibility::can_read(writer, reader) {
-        Ok(Compatibility::Full) => Vec::new(),
-        Ok(Compatibility::Partial) => vec![
-            "the reader can read only part of what the writer may write (for example an enum \
-             symbol or a union branch the reader does not have, with no default to fall back on)"
-                .to_string(),
-        ],
-        Err(error) => vec![error_chain(&error)],
-    }
-}
+use crate::schema::check;
 
-/// The error's message followed by its causes (a field mismatch wraps the inner mismatch).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+/// Reasons why `reader` cannot read everything written with `writer`; empty means compatible.
+/// Each reads `KIND at /json/pointer/in/reader: what is wrong and what to change`.
+pub fn reader_can_read_writer(reader: &Schema, writer: &Schema) -> Vec<String> {
+    check(reader, writer)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[cfg(test)]
