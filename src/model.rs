@@ -46,7 +46,9 @@ impl SourceIdentity {
     }
 }
 
-/// A formatted, validated user: the fields of `avro/user.v1.avsc`, in order.
+/// A formatted, validated user: the fields of the newest User schema (`avro/user.v2.avsc`), in
+/// order. The v2 fields (`nat`, `age`, `cell`) are optional: `None` when the source does not know
+/// them or the record was written with v1. They never take part in the identity or the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub source_name: String,
@@ -65,6 +67,12 @@ pub struct User {
     pub registered_date: String,
     pub phone: String,
     pub picture: String,
+    /// v2: nationality code as randomuser gives it (e.g. `"GB"`).
+    pub nat: Option<String>,
+    /// v2: age in years (randomuser `dob.age`; the generator's at 2026-01-01).
+    pub age: Option<i32>,
+    /// v2: mobile phone number.
+    pub cell: Option<String>,
 }
 
 impl User {

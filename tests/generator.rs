@@ -63,6 +63,30 @@ fn parse_timestamp(s: &str) -> (u32, u32, u32) {
     (y, m, d)
 }
 
+/// randomuser's nationalities: country name (as in addresses) and ISO-3166 alpha-2 `nat`.
+const COUNTRY_CODES: [(&str, &str); 20] = [
+    ("United States", "US"),
+    ("United Kingdom", "GB"),
+    ("France", "FR"),
+    ("Germany", "DE"),
+    ("Spain", "ES"),
+    ("Netherlands", "NL"),
+    ("Brazil", "BR"),
+    ("Canada", "CA"),
+    ("Australia", "AU"),
+    ("New Zealand", "NZ"),
+    ("Ireland", "IE"),
+    ("Denmark", "DK"),
+    ("Finland", "FI"),
+    ("Norway", "NO"),
+    ("Switzerland", "CH"),
+    ("Turkey", "TR"),
+    ("India", "IN"),
+    ("Mexico", "MX"),
+    ("Ukraine", "UA"),
+    ("Serbia", "RS"),
+];
+
 /// Every field of `u` has the randomuser / `format_data` shape.
 fn assert_valid(u: &User) {
     let portraits = match u.gender.as_str() {
@@ -129,6 +153,28 @@ fn assert_valid(u: &User) {
     let (y, m, d) = parse_timestamp(&u.dob);
     let age = 2026 - y - u32::from((m, d) > (1, 1));
     assert!((18..=80).contains(&age), "dob {} (age {age})", u.dob);
+    assert_eq!(
+        u.age,
+        i32::try_from(age).ok(),
+        "age on 2026-01-01, dob {}",
+        u.dob
+    );
+
+    // nat: the ISO code of the address's country; cell: a phone number of that country.
+    let country = u.address.rsplit(", ").next().unwrap_or_default();
+    let code = COUNTRY_CODES
+        .iter()
+        .find(|(name, _)| *name == country)
+        .map(|(_, code)| *code);
+    assert_eq!(u.nat.as_deref(), code, "{}", u.address);
+    let cell = u.cell.as_deref().expect("cell");
+    assert!(
+        cell.bytes().filter(u8::is_ascii_digit).count() >= 8
+            && cell
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b" ()-".contains(&b)),
+        "{cell}"
+    );
     let (ry, _, _) = parse_timestamp(&u.registered_date);
     assert!(
         (2002..=2025).contains(&ry),
@@ -193,6 +239,9 @@ fn golden_user_is_pinned() {
         registered_date: "2014-04-14T11:08:33.874Z".into(),
         phone: "834-321-4198".into(),
         picture: "https://randomuser.me/api/portraits/med/men/77.jpg".into(),
+        nat: Some("CA".into()),
+        age: Some(47),
+        cell: Some("308-977-5388".into()),
     };
     assert_eq!(generate_user("demo", 1, 0, "generator"), want);
     assert_eq!(fetch("demo", 1, 1)[0], want);
@@ -210,6 +259,10 @@ fn golden_user_is_pinned() {
             second.phone.as_str()
         ),
         ("ida.schafer@example.com", "Schäfer", "(68) 5550-4343")
+    );
+    assert_eq!(
+        (second.nat.as_deref(), second.age, second.cell.as_deref()),
+        (Some("BR"), Some(41), Some("(93) 93473-7126"))
     );
 }
 

@@ -210,6 +210,7 @@ fn recorded_pages_become_formatted_users() {
         "email": "jennie.nichols@example.com", "username": "yellowpeacock117",
         "dob": "1992-03-08T15:13:16.688Z", "registered_date": "2007-07-09T05:51:59.390Z",
         "phone": "(272) 790-0888", "picture": "https://randomuser.me/api/portraits/med/women/88.jpg",
+        "nat": "US", "age": 33, "cell": "(489) 330-2385",
     });
     assert_eq!(jennie, want);
     assert_eq!(page.users[1].post_code, "K4 7TH", "a GB string postcode");

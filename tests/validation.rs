@@ -42,11 +42,16 @@ fn apply(user: &mut Value, pointer: &str, new: &Option<Value>) {
     };
 }
 
-/// A field of the user by its Avro name (`None` for a null `external_id`).
+/// A field of the user by its Avro name, numbers as text (`None` for a null optional field).
 fn field(user: &User, name: &str) -> Option<String> {
     let value = serde_json::to_value(user).expect("json");
-    assert!(value.get(name).is_some(), "no field {name}");
-    value[name].as_str().map(str::to_owned)
+    match value.get(name) {
+        None => panic!("no field {name}"),
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Null) => None,
+        Some(other) => panic!("field {name} is {other}"),
+    }
 }
 
 enum Want {
@@ -115,6 +120,31 @@ fn cases() -> Vec<(&'static str, Edits, Want)> {
         ("missing username", vec![("/login/username", None)], Reject("login.username: missing")),
         ("empty country", vec![("/location/country", s(""))], Reject("location.country: empty")),
         ("several problems", vec![("/email", s("x")), ("/phone", s("?"))], Reject("email: \"x\" has 0 '@' (expected exactly one); phone: \"?\"")),
+        // User v2 fields: optional, checked when present.
+        ("recorded nat", vec![], Field("nat", Some("US"))),
+        ("recorded age", vec![], Field("age", Some("33"))),
+        ("recorded cell", vec![], Field("cell", Some("(489) 330-2385"))),
+        ("missing nat", vec![("/nat", None)], Field("nat", None)),
+        ("null nat", vec![("/nat", Some(Value::Null))], Field("nat", None)),
+        ("other nat", vec![("/nat", s("RS"))], Field("nat", Some("RS"))),
+        ("lowercase nat", vec![("/nat", s("us"))], Reject("nat: \"us\" is not a two-letter uppercase country code")),
+        ("three-letter nat", vec![("/nat", s("USA"))], Reject("nat: \"USA\" is not a two-letter")),
+        ("numeric nat", vec![("/nat", Some(json!(1)))], Reject("nat: expected a string, got a number 1")),
+        ("missing age", vec![("/dob/age", None)], Field("age", None)),
+        ("null age", vec![("/dob/age", Some(Value::Null))], Field("age", None)),
+        ("zero age", vec![("/dob/age", Some(json!(0)))], Field("age", Some("0"))),
+        ("negative age", vec![("/dob/age", Some(json!(-3)))], Reject("dob.age: -3 is negative")),
+        ("fractional age", vec![("/dob/age", Some(json!(33.5)))], Reject("dob.age: 33.5 is not a whole number")),
+        ("age as a string", vec![("/dob/age", s("33"))], Reject("dob.age: expected a whole number, got a string \"33\"")),
+        ("age beyond an int", vec![("/dob/age", Some(json!(3_000_000_000u64)))], Reject("dob.age: 3000000000 is too large for an int")),
+        ("missing cell", vec![("/cell", None)], Field("cell", None)),
+        ("null cell", vec![("/cell", Some(Value::Null))], Field("cell", None)),
+        ("international cell", vec![("/cell", s("+44 7871 924302"))], Field("cell", Some("+44 7871 924302"))),
+        ("cell with letters", vec![("/cell", s("mobile 555"))], Reject("cell: \"mobile 555\" contains 'm'")),
+        ("cell with two digits", vec![("/cell", s("12"))], Reject("cell: \"12\" has 2 digits")),
+        ("empty cell", vec![("/cell", s(""))], Reject("cell: empty")),
+        ("numeric cell", vec![("/cell", Some(json!(4_893_302_385u64)))], Reject("cell: expected a string, got a number")),
+        ("v2 problems are all reported", vec![("/nat", s("u")), ("/dob/age", Some(json!(-1))), ("/cell", s("x"))], Reject("nat: \"u\" is not a two-letter uppercase country code; dob.age: -1 is negative; cell: \"x\" contains 'x'")),
     ]
 }
 
@@ -168,6 +198,9 @@ fn a_recorded_user_formats_exactly() {
         registered_date: "2007-07-09T05:51:59.390Z".into(),
         phone: "(272) 790-0888".into(),
         picture: "https://randomuser.me/api/portraits/med/women/88.jpg".into(),
+        nat: Some("US".into()),
+        age: Some(33),
+        cell: Some("(489) 330-2385".into()),
     };
     assert_eq!(user, want);
     assert_eq!(user.identity(), identity(4));

@@ -15,11 +15,18 @@ pub struct SchemaFile {
     pub text: &'static str,
 }
 
-const HISTORY: &[SchemaFile] = &[SchemaFile {
-    name: "user.v1.avsc",
-    version: 1,
-    text: include_str!("../../avro/user.v1.avsc"),
-}];
+const HISTORY: &[SchemaFile] = &[
+    SchemaFile {
+        name: "user.v1.avsc",
+        version: 1,
+        text: include_str!("../../avro/user.v1.avsc"),
+    },
+    SchemaFile {
+        name: "user.v2.avsc",
+        version: 2,
+        text: include_str!("../../avro/user.v2.avsc"),
+    },
+];
 
 /// Every User schema, oldest first.
 pub fn user_schema_history() -> &'static [SchemaFile] {

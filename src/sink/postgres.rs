@@ -14,11 +14,15 @@
 //!
 //! ```sql
 //! CREATE TABLE IF NOT EXISTS {table} (id UUID PRIMARY KEY, source_name TEXT NOT NULL, …,
-//!     source_page BIGINT NOT NULL, source_index INTEGER NOT NULL, external_id TEXT, …);
+//!     source_page BIGINT NOT NULL, source_index INTEGER NOT NULL, external_id TEXT, …,
+//!     picture TEXT NOT NULL, nat TEXT, age INTEGER, cell TEXT);
 //! CREATE TABLE IF NOT EXISTS {table}_offsets (consumer_group TEXT NOT NULL, topic TEXT NOT NULL,
 //!     "partition" INTEGER NOT NULL, next_offset BIGINT NOT NULL,
 //!     PRIMARY KEY (consumer_group, topic, "partition"));
 //! ```
+//!
+//! A users table created before User v2 lacks `nat`, `age` and `cell`: [`Sink::ensure_schema`]
+//! adds them (`ALTER TABLE … ADD COLUMN IF NOT EXISTS`, nullable, so old rows read back `None`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -38,7 +42,7 @@ pub const ROWS_PER_STATEMENT: usize = 2000;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The user columns after `id`, in [`User`] field order, with their PostgreSQL types.
-const USER_COLUMNS: [(&str, &str); 16] = [
+const USER_COLUMNS: [(&str, &str); 19] = [
     ("source_name", "text"),
     ("source_seed", "text"),
     ("source_page", "int8"),
@@ -55,7 +59,17 @@ const USER_COLUMNS: [(&str, &str); 16] = [
     ("registered_date", "text"),
     ("phone", "text"),
     ("picture", "text"),
+    ("nat", "text"),
+    ("age", "int4"),
+    ("cell", "text"),
 ];
+
+/// Nullable user columns (all others are `NOT NULL`).
+const NULLABLE_COLUMNS: [&str; 4] = ["external_id", "nat", "age", "cell"];
+
+/// Columns added after the first schema (User v2), with their DDL types: `ensure_schema` adds them
+/// to a table an older eosflow created.
+const ADDED_COLUMNS: [(&str, &str); 3] = [("nat", "TEXT"), ("age", "INTEGER"), ("cell", "TEXT")];
 
 /// A [`Sink`] over one PostgreSQL connection.
 pub struct PostgresSink {
@@ -121,6 +135,36 @@ impl PostgresSink {
             operation,
             detail,
         }
+    }
+
+    /// Creates the tables, then adds the [`ADDED_COLUMNS`] a table of an older eosflow lacks.
+    /// The columns are looked up first, so an up-to-date table is never `ALTER`ed (which would
+    /// take an exclusive lock on every start).
+    fn create_and_migrate(&mut self, create_sql: &str) -> Result<(), postgres::Error> {
+        self.client.batch_execute(create_sql)?;
+        let present: Vec<String> = self
+            .client
+            .query(
+                "SELECT attname::text FROM pg_attribute \
+                 WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+                &[&self.table],
+            )?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let missing: Vec<String> = ADDED_COLUMNS
+            .iter()
+            .filter(|(c, _)| !present.iter().any(|p| p == c))
+            .map(|(c, ty)| format!("ADD COLUMN IF NOT EXISTS {c} {ty}"))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let t = &self.table;
+        tracing::info!(sink = %self.describe, table = %t, added = missing.len(),
+            "postgres: migrating the users table to the User v2 columns");
+        self.client
+            .batch_execute(&format!("ALTER TABLE {t} {}", missing.join(", ")))
     }
 
     /// The two upsert statements, prepared once per connection.
@@ -192,6 +236,9 @@ struct Columns<'a> {
     page: Vec<i64>,
     index: Vec<i32>,
     external_id: Vec<Option<&'a str>>,
+    nat: Vec<Option<&'a str>>,
+    age: Vec<Option<i32>>,
+    cell: Vec<Option<&'a str>>,
     /// source_name, source_seed, then first_name … picture: the 13 TEXT NOT NULL columns.
     text: [Vec<&'a str>; 13],
 }
@@ -203,6 +250,9 @@ impl<'a> Columns<'a> {
             page: Vec::with_capacity(rows.len()),
             index: Vec::with_capacity(rows.len()),
             external_id: Vec::with_capacity(rows.len()),
+            nat: Vec::with_capacity(rows.len()),
+            age: Vec::with_capacity(rows.len()),
+            cell: Vec::with_capacity(rows.len()),
             text: std::array::from_fn(|_| Vec::with_capacity(rows.len())),
         };
         for row in rows {
@@ -211,6 +261,9 @@ impl<'a> Columns<'a> {
             c.page.push(u.source_page);
             c.index.push(u.source_index);
             c.external_id.push(u.external_id.as_deref());
+            c.nat.push(u.nat.as_deref());
+            c.age.push(u.age);
+            c.cell.push(u.cell.as_deref());
             let texts = [
                 &u.source_name,
                 &u.source_seed,
@@ -255,6 +308,9 @@ impl<'a> Columns<'a> {
             reg,
             phone,
             pic,
+            &self.nat,
+            &self.age,
+            &self.cell,
         ]
     }
 }
@@ -359,16 +415,21 @@ fn user_from_row(r: &postgres::Row) -> Result<User, postgres::Error> {
         registered_date: r.try_get(13)?,
         phone: r.try_get(14)?,
         picture: r.try_get(15)?,
+        nat: r.try_get(16)?,
+        age: r.try_get(17)?,
+        cell: r.try_get(18)?,
     })
 }
 
-/// `CREATE TABLE IF NOT EXISTS` racing another session can fail with these: retry once.
+/// `CREATE TABLE IF NOT EXISTS` (or `ADD COLUMN IF NOT EXISTS`) racing another session can fail
+/// with these: retry once.
 fn is_create_race(e: &postgres::Error) -> bool {
     matches!(
         e.code(),
         Some(c) if *c == SqlState::UNIQUE_VIOLATION
             || *c == SqlState::DUPLICATE_TABLE
             || *c == SqlState::DUPLICATE_OBJECT
+            || *c == SqlState::DUPLICATE_COLUMN
     )
 }
 
@@ -378,10 +439,11 @@ impl Sink for PostgresSink {
     }
 
     fn ensure_schema(&mut self) -> Result<(), SinkError> {
-        let t = &self.table;
+        let t = self.table.clone();
         let user_cols = USER_COLUMNS
             .map(|(c, ty)| match (c, ty) {
-                ("external_id", _) => format!("{c} TEXT"),
+                (_, "int4") if NULLABLE_COLUMNS.contains(&c) => format!("{c} INTEGER"),
+                _ if NULLABLE_COLUMNS.contains(&c) => format!("{c} TEXT"),
                 (_, "int8") => format!("{c} BIGINT NOT NULL"),
                 (_, "int4") => format!("{c} INTEGER NOT NULL"),
                 _ => format!("{c} TEXT NOT NULL"),
@@ -400,7 +462,7 @@ impl Sink for PostgresSink {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.client.batch_execute(&sql) {
+            match self.create_and_migrate(&sql) {
                 Ok(()) => break,
                 Err(e) if attempt == 1 && is_create_race(&e) => {
                     tracing::debug!(sink = %self.describe, error = %error_detail(&e),

@@ -9,11 +9,16 @@
 //!
 //! ```sql
 //! CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, source_name TEXT NOT NULL, …,
-//!     source_page INTEGER NOT NULL, source_index INTEGER NOT NULL, external_id TEXT, …) STRICT;
+//!     source_page INTEGER NOT NULL, source_index INTEGER NOT NULL, external_id TEXT, …,
+//!     picture TEXT NOT NULL, nat TEXT, age INTEGER, cell TEXT) STRICT;
 //! CREATE TABLE IF NOT EXISTS {table}_offsets (consumer_group TEXT NOT NULL, topic TEXT NOT NULL,
 //!     "partition" INTEGER NOT NULL, next_offset INTEGER NOT NULL,
 //!     PRIMARY KEY (consumer_group, topic, "partition")) STRICT;
 //! ```
+//!
+//! A users table created before User v2 lacks `nat`, `age` and `cell`: [`Sink::ensure_schema`]
+//! adds them (checking `pragma table_info`, inside its `BEGIN IMMEDIATE` transaction; nullable,
+//! so old rows read back `None`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,7 +34,7 @@ use crate::model::User;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The user columns after `id`, in [`User`] field order.
-const USER_COLUMNS: [&str; 16] = [
+const USER_COLUMNS: [&str; 19] = [
     "source_name",
     "source_seed",
     "source_page",
@@ -46,7 +51,14 @@ const USER_COLUMNS: [&str; 16] = [
     "registered_date",
     "phone",
     "picture",
+    "nat",
+    "age",
+    "cell",
 ];
+
+/// Columns added after the first schema (User v2), with their types: `ensure_schema` adds them to
+/// a table an older eosflow created.
+const ADDED_COLUMNS: [(&str, &str); 3] = [("nat", "TEXT"), ("age", "INTEGER"), ("cell", "TEXT")];
 
 /// A [`Sink`] over one SQLite file.
 pub struct SqliteSink {
@@ -171,6 +183,9 @@ impl SqliteSink {
                     u.registered_date,
                     u.phone,
                     u.picture,
+                    u.nat,
+                    u.age,
+                    u.cell,
                 ])?;
             }
             let mut stmt = tx.prepare_cached(&self.upsert_offset_sql)?;
@@ -200,6 +215,9 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         registered_date: r.get(13)?,
         phone: r.get(14)?,
         picture: r.get(15)?,
+        nat: r.get(16)?,
+        age: r.get(17)?,
+        cell: r.get(18)?,
     })
 }
 
@@ -214,7 +232,8 @@ impl Sink for SqliteSink {
             .iter()
             .map(|&c| match c {
                 "source_page" | "source_index" => format!("{c} INTEGER NOT NULL"),
-                "external_id" => format!("{c} TEXT"),
+                "age" => format!("{c} INTEGER"),
+                "external_id" | "nat" | "cell" => format!("{c} TEXT"),
                 _ => format!("{c} TEXT NOT NULL"),
             })
             .collect::<Vec<_>>()
@@ -236,6 +255,19 @@ impl Sink for SqliteSink {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(&sql)?;
+            // A table of an older eosflow lacks the User v2 columns: add them, in the same
+            // transaction (so a concurrent ensure_schema sees them all or none).
+            let present = {
+                let mut stmt = tx.prepare("SELECT name FROM pragma_table_info(?1)")?;
+                let names = stmt.query_map([t], |r| r.get::<_, String>(0))?;
+                names.collect::<rusqlite::Result<Vec<String>>>()?
+            };
+            for (c, ty) in ADDED_COLUMNS {
+                if !present.iter().any(|p| p.eq_ignore_ascii_case(c)) {
+                    tracing::info!(table = %t, column = c, "sqlite: adding a User v2 column");
+                    tx.execute_batch(&format!("ALTER TABLE {t} ADD COLUMN {c} {ty}"))?;
+                }
+            }
             tx.commit()
         })();
         result.map_err(|e| self.op_err("ensure_schema", e))?;

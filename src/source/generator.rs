@@ -6,7 +6,10 @@
 //! page size it was fetched with. Values have the exact formats the classic pipeline's
 //! `format_data` keeps from randomuser.me (`"8929 Valwood Pkwy, Billings, Montana, United States"`,
 //! `"1992-03-08T15:13:16.688Z"`, `"https://randomuser.me/api/portraits/med/women/75.jpg"`, …).
-//! No passwords, hashes or salts are generated.
+//! No passwords, hashes or salts are generated. User v2 fields: `nat` is the country's ISO-3166
+//! alpha-2 code (as randomuser's `nat`), `age` the age on the fixed reference date 2026-01-01,
+//! `cell` a mobile number in the country's style (drawn after every v1 field, so v1 fields are
+//! unchanged by v2).
 //!
 //! Randomness: the seed is hashed with FNV-1a 64, mixed with the page and the index through the
 //! SplitMix64 finalizer, and the result seeds a SplitMix64 stream that draws the fields in a fixed
@@ -157,6 +160,10 @@ pub fn generate_user(seed: &str, page: u64, index: u32, source_name: &str) -> Us
         .hyphenated()
         .to_string();
 
+    // User v2 fields. New draws only ever go here, after every earlier draw, so the fields above
+    // stay identical for every identity.
+    let cell = fill_pattern(country.cell, &mut rng);
+
     User {
         source_name: source_name.to_owned(),
         source_seed: seed.to_owned(),
@@ -174,6 +181,9 @@ pub fn generate_user(seed: &str, page: u64, index: u32, source_name: &str) -> Us
         registered_date: format_timestamp(registered_ms),
         phone,
         picture,
+        nat: Some(country.code.to_owned()),
+        age: Some(age_on(dob_ms, REFERENCE_DAY)),
+        cell: Some(cell),
     }
 }
 
@@ -344,6 +354,23 @@ const DOB_MAX_MS: i64 = (days_from_civil(2007, 12, 30) + 1) * DAY_MS - 1;
 /// Registered 2002-01-01 … 2025-12-31, and after the 18th birthday.
 const REGISTERED_MIN_MS: i64 = days_from_civil(2002, 1, 1) * DAY_MS;
 const REGISTERED_MAX_MS: i64 = days_from_civil(2026, 1, 1) * DAY_MS - 1;
+/// The fixed reference date, 2026-01-01 (days since the epoch): ages are counted on it.
+const REFERENCE_DAY: i64 = days_from_civil(2026, 1, 1);
+
+/// Age in years on the civil date `on_day` (days since the epoch) of someone born at `dob_ms`:
+/// a year older on each birthday (the date, whatever the time of birth). A 29 February birthday
+/// falls on 1 March in common years, as in [`adulthood_ms`].
+fn age_on(dob_ms: i64, on_day: i64) -> i32 {
+    let (by, bm, bd) = civil_from_days(dob_ms.div_euclid(DAY_MS));
+    let (y, m, d) = civil_from_days(on_day);
+    let birthday = if (bm, bd) == (2, 29) && !is_leap(y) {
+        (3, 1)
+    } else {
+        (bm, bd)
+    };
+    let before_birthday = (m, d) < birthday;
+    i32::try_from(y - by - i64::from(before_birthday)).unwrap_or(i32::MAX)
+}
 
 /// The instant of the 18th birthday (a 29 February birthday falls on 1 March).
 fn adulthood_ms(dob_ms: i64) -> i64 {
@@ -431,6 +458,49 @@ mod tests {
         assert_eq!(adulthood_ms(ms(1950, 12, 31)), ms(1968, 12, 31));
         // Even the latest birth leaves room to register before the reference date.
         assert!(adulthood_ms(DOB_MAX_MS) < REGISTERED_MAX_MS);
+    }
+
+    #[test]
+    fn ages_at_the_reference_date() {
+        let ms = |y, m, d| days_from_civil(y, m, d) * DAY_MS;
+        let day = |y, m, d| days_from_civil(y, m, d);
+        assert_eq!(age_on(ms(1990, 5, 17), REFERENCE_DAY), 35);
+        assert_eq!(age_on(ms(2000, 1, 1), REFERENCE_DAY), 26, "birthday today");
+        assert_eq!(age_on(ms(2000, 1, 1) + DAY_MS - 1, REFERENCE_DAY), 26);
+        assert_eq!(
+            age_on(ms(2000, 1, 2), REFERENCE_DAY),
+            25,
+            "birthday tomorrow"
+        );
+        assert_eq!(age_on(ms(1999, 12, 31), REFERENCE_DAY), 26);
+        assert_eq!(age_on(DOB_MIN_MS, REFERENCE_DAY), 80);
+        assert_eq!(age_on(DOB_MAX_MS, REFERENCE_DAY), 18);
+        // 29 February: a year older on 1 March of a common year, on 29 February of a leap one.
+        let leapling = ms(2000, 2, 29) + 5_000;
+        assert_eq!(age_on(leapling, day(2001, 2, 28)), 0);
+        assert_eq!(age_on(leapling, day(2001, 3, 1)), 1);
+        assert_eq!(age_on(leapling, day(2004, 2, 28)), 3);
+        assert_eq!(age_on(leapling, day(2004, 2, 29)), 4);
+        // 18 on the day of adulthood, 17 the day before.
+        let dob = ms(1990, 5, 17) + 12_345;
+        let adult_day = adulthood_ms(dob).div_euclid(DAY_MS);
+        assert_eq!(age_on(dob, adult_day), 18);
+        assert_eq!(age_on(dob, adult_day - 1), 17);
+    }
+
+    #[test]
+    fn countries_have_codes_and_cells() {
+        let codes: Vec<&str> = data::COUNTRIES.iter().map(|c| c.code).collect();
+        assert_eq!(
+            codes,
+            [
+                "US", "GB", "FR", "DE", "ES", "NL", "BR", "CA", "AU", "NZ", "IE", "DK", "FI", "NO",
+                "CH", "TR", "IN", "MX", "UA", "RS"
+            ]
+        );
+        for c in data::COUNTRIES {
+            assert!(c.cell.contains(['#', '%']), "{}", c.name);
+        }
     }
 
     #[test]

@@ -11,12 +11,16 @@
 pub(super) struct Country {
     /// Country as randomuser names it (English).
     pub name: &'static str,
+    /// ISO-3166 alpha-2 code, as randomuser's `nat`.
+    pub code: &'static str,
     /// `(city, state)` pairs that belong together.
     pub places: &'static [(&'static str, &'static str)],
     pub streets: &'static [&'static str],
     /// Post code patterns, one picked at random.
     pub post_codes: &'static [&'static str],
     pub phone: &'static str,
+    /// Mobile numbers (randomuser's `cell`), in the country's style.
+    pub cell: &'static str,
 }
 
 pub(super) const MALE_FIRST: &[&str] = &[
@@ -415,6 +419,7 @@ pub(super) const ANIMALS: &[&str] = &[
 pub(super) const COUNTRIES: &[Country] = &[
     Country {
         name: "United States",
+        code: "US",
         places: &[
             ("Billings", "Montana"),
             ("Austin", "Texas"),
@@ -437,9 +442,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["#####"],
         phone: "(%##) %##-####",
+        cell: "(%##) %##-####",
     },
     Country {
         name: "United Kingdom",
+        code: "GB",
         places: &[
             ("London", "Greater London"),
             ("Manchester", "Greater Manchester"),
@@ -462,9 +469,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["@@# #@@", "@# #@@", "@@## #@@", "@## #@@", "@@#@ #@@"],
         phone: "01#### #####",
+        cell: "07### ######",
     },
     Country {
         name: "France",
+        code: "FR",
         places: &[
             ("Paris", "Paris"),
             ("Lyon", "Rhône"),
@@ -486,9 +495,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["#####"],
         phone: "0%-##-##-##-##",
+        cell: "06-##-##-##-##",
     },
     Country {
         name: "Germany",
+        code: "DE",
         places: &[
             ("Berlin", "Berlin"),
             ("Hamburg", "Hamburg"),
@@ -510,9 +521,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["#####"],
         phone: "0###-#######",
+        cell: "017#-#######",
     },
     Country {
         name: "Spain",
+        code: "ES",
         places: &[
             ("Madrid", "Comunidad de Madrid"),
             ("Barcelona", "Cataluña"),
@@ -533,9 +546,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["#####"],
         phone: "9##-###-###",
+        cell: "6##-###-###",
     },
     Country {
         name: "Netherlands",
+        code: "NL",
         places: &[
             ("Amsterdam", "Noord-Holland"),
             ("Rotterdam", "Zuid-Holland"),
@@ -555,9 +570,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["%### @@"],
         phone: "(0##) #######",
+        cell: "(06) ########",
     },
     Country {
         name: "Brazil",
+        code: "BR",
         places: &[
             ("São Paulo", "São Paulo"),
             ("Rio de Janeiro", "Rio de Janeiro"),
@@ -578,9 +595,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["#####-###"],
         phone: "(%#) ####-####",
+        cell: "(%#) 9####-####",
     },
     Country {
         name: "Canada",
+        code: "CA",
         places: &[
             ("Toronto", "Ontario"),
             ("Montréal", "Québec"),
@@ -601,9 +620,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["@#@ #@#"],
         phone: "%##-%##-####",
+        cell: "%##-%##-####",
     },
     Country {
         name: "Australia",
+        code: "AU",
         places: &[
             ("Sydney", "New South Wales"),
             ("Melbourne", "Victoria"),
@@ -624,9 +645,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["%###"],
         phone: "0#-####-####",
+        cell: "04##-###-###",
     },
     Country {
         name: "New Zealand",
+        code: "NZ",
         places: &[
             ("Auckland", "Auckland"),
             ("Wellington", "Wellington"),
@@ -646,9 +669,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["%###"],
         phone: "(###)-###-####",
+        cell: "(02#)-###-####",
     },
     Country {
         name: "Ireland",
+        code: "IE",
         places: &[
             ("Dublin", "Dublin"),
             ("Cork", "Cork"),
@@ -668,9 +693,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["@## @#@#"],
         phone: "0##-###-####",
+        cell: "08#-###-####",
     },
     Country {
         name: "Denmark",
+        code: "DK",
         places: &[
             ("København", "Hovedstaden"),
             ("Aarhus", "Midtjylland"),
@@ -689,9 +716,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["%###"],
         phone: "%#######",
+        cell: "%#######",
     },
     Country {
         name: "Finland",
+        code: "FI",
         places: &[
             ("Helsinki", "Uusimaa"),
             ("Espoo", "Uusimaa"),
@@ -711,9 +740,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["#####"],
         phone: "0%-###-###",
+        cell: "04#-###-##-##",
     },
     Country {
         name: "Norway",
+        code: "NO",
         places: &[
             ("Oslo", "Oslo"),
             ("Bergen", "Vestland"),
@@ -733,9 +764,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["####"],
         phone: "%#######",
+        cell: "4#######",
     },
     Country {
         name: "Switzerland",
+        code: "CH",
         places: &[
             ("Zürich", "Zürich"),
             ("Genève", "Genève"),
@@ -756,9 +789,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["%###"],
         phone: "07# ### ## ##",
+        cell: "07# ### ## ##",
     },
     Country {
         name: "Turkey",
+        code: "TR",
         places: &[
             ("İstanbul", "İstanbul"),
             ("Ankara", "Ankara"),
@@ -779,9 +814,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["%####"],
         phone: "(%##)-###-####",
+        cell: "(5##)-###-####",
     },
     Country {
         name: "India",
+        code: "IN",
         places: &[
             ("Mumbai", "Maharashtra"),
             ("Bengaluru", "Karnataka"),
@@ -802,9 +839,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["%#####"],
         phone: "9#########",
+        cell: "%#########",
     },
     Country {
         name: "Mexico",
+        code: "MX",
         places: &[
             ("Ciudad de México", "Ciudad de México"),
             ("Guadalajara", "Jalisco"),
@@ -825,9 +864,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["#####"],
         phone: "(%##) ### ####",
+        cell: "(6##) ### ####",
     },
     Country {
         name: "Ukraine",
+        code: "UA",
         places: &[
             ("Київ", "Київська"),
             ("Львів", "Львівська"),
@@ -847,9 +888,11 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["%####"],
         phone: "(0##) ###-####",
+        cell: "(09#) ###-####",
     },
     Country {
         name: "Serbia",
+        code: "RS",
         places: &[
             ("Београд", "Град Београд"),
             ("Нови Сад", "Јужнобачки"),
@@ -869,5 +912,6 @@ pub(super) const COUNTRIES: &[Country] = &[
         ],
         post_codes: &["%####"],
         phone: "0##-####-###",
+        cell: "06#-####-###",
     },
 ];

@@ -136,7 +136,9 @@ pub fn redact(raw: &Value) -> Value {
 /// The classic pipeline's `format_data` for one randomuser result, with validation.
 ///
 /// Builds every [`User`] field (see the module docs of [`crate::model`]) or rejects the user with
-/// every problem found. `identity` becomes the user's `source_*` fields.
+/// every problem found. `identity` becomes the user's `source_*` fields. The User v2 fields are
+/// optional (missing or null is `None`) but checked when present: `nat` (a two-letter code),
+/// `dob.age` (a whole number ≥ 0) and `cell` (a phone number, as `phone`).
 pub fn format_user(raw: &Value, identity: &SourceIdentity) -> Result<User, Rejection> {
     let mut c = Checker {
         root: raw,
@@ -220,6 +222,9 @@ impl<'a> Checker<'a> {
             .filter(|p| self.check("phone", p, phone_problem));
         let picture = self.text("picture.medium");
         let external_id = self.external_id();
+        let nat = self.nat();
+        let age = self.age();
+        let cell = self.cell();
 
         Some(User {
             source_name: identity.source.clone(),
@@ -241,6 +246,9 @@ impl<'a> Checker<'a> {
             registered_date: registered_at.and(registered)?.to_owned(),
             phone: phone?.to_owned(),
             picture: picture?.to_owned(),
+            nat: nat?,
+            age: age?,
+            cell: cell?,
         })
     }
 
@@ -350,6 +358,81 @@ impl<'a> Checker<'a> {
                 None
             }
         }
+    }
+
+    /// The value at a dotted path of an optional field: `None` when it (or a parent) is missing
+    /// or null. Records nothing.
+    fn optional(&self, path: &str) -> Option<&'a Value> {
+        let mut at = self.root;
+        for key in path.split('.') {
+            at = at.as_object()?.get(key)?;
+        }
+        (!at.is_null()).then_some(at)
+    }
+
+    /// `nat`: optional; when present, a two-letter uppercase country code (`"GB"`).
+    fn nat(&mut self) -> Option<Option<String>> {
+        let Some(value) = self.optional("nat") else {
+            return Some(None);
+        };
+        match value {
+            Value::String(s) if s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()) => {
+                Some(Some(s.clone()))
+            }
+            Value::String(s) => {
+                self.problems.push(format!(
+                    "nat: {:?} is not a two-letter uppercase country code",
+                    truncate_chars(s, 80)
+                ));
+                None
+            }
+            other => {
+                self.problems.push(format!(
+                    "nat: expected a string, got {} {}",
+                    kind(other),
+                    preview(other)
+                ));
+                None
+            }
+        }
+    }
+
+    /// `dob.age`: optional; when present, a whole number of years (0 up to an Avro int).
+    fn age(&mut self) -> Option<Option<i32>> {
+        let Some(value) = self.optional("dob.age") else {
+            return Some(None);
+        };
+        let age = match value {
+            Value::Number(n) => n.as_u64().and_then(|n| i32::try_from(n).ok()),
+            _ => None,
+        };
+        if age.is_none() {
+            let problem = match value {
+                Value::Number(n) if n.as_i64().is_some_and(|n| n < 0) => {
+                    format!("{n} is negative")
+                }
+                Value::Number(n) if n.is_u64() => format!("{n} is too large for an int"),
+                Value::Number(n) => format!("{n} is not a whole number"),
+                other => format!(
+                    "expected a whole number, got {} {}",
+                    kind(other),
+                    preview(other)
+                ),
+            };
+            self.problems.push(format!("dob.age: {problem}"));
+            return None;
+        }
+        Some(age)
+    }
+
+    /// `cell`: optional; when present, a phone number by the rules of `phone`.
+    fn cell(&mut self) -> Option<Option<String>> {
+        if self.optional("cell").is_none() {
+            return Some(None);
+        }
+        let cell = self.text("cell")?;
+        self.check("cell", cell, phone_problem)
+            .then(|| Some(cell.to_owned()))
     }
 
     /// `login.uuid`: optional. Missing, null or blank is `None`; another type is a problem.
