@@ -8,6 +8,7 @@
 //!   through the explicit [`Sink::reset_offsets`].
 //! - Row contents are a pure function of the [`User`]: no `now()`, no Kafka offsets.
 
+pub mod cassandra;
 pub mod postgres;
 pub mod sqlite;
 
@@ -57,7 +58,7 @@ pub enum SinkError {
         operation: &'static str,
         detail: String,
     },
-    #[error("invalid sink URL {url:?}: {detail}; expected sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB")]
+    #[error("invalid sink URL {url:?}: {detail}; expected sqlite://PATH, postgres://USER:PASS@HOST:PORT/DB or cassandra://HOST:PORT[,HOST:PORT…]/KEYSPACE[?OPTIONS]")]
     BadUrl { url: String, detail: String },
 }
 
@@ -79,7 +80,8 @@ pub trait Sink: Send {
     fn get(&mut self, id: Uuid) -> Result<Option<User>, SinkError>;
 }
 
-/// Open a sink from its URL: `sqlite://PATH` or `postgres://…` (also `postgresql://…`).
+/// Open a sink from its URL: `sqlite://PATH`, `postgres://…` (also `postgresql://…`) or
+/// `cassandra://…` (see [`cassandra`]).
 pub fn open(url: &str, table: &str) -> Result<Box<dyn Sink>, SinkError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         return Ok(sqlite::SqliteSink::open(path, table)?);
@@ -87,28 +89,52 @@ pub fn open(url: &str, table: &str) -> Result<Box<dyn Sink>, SinkError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(postgres::PostgresSink::connect(url, table)?);
     }
+    if url.starts_with("cassandra://") {
+        return Ok(cassandra::CassandraSink::connect(url, table)?);
+    }
     Err(SinkError::BadUrl {
         url: redact_url(url),
         detail: "unknown scheme".into(),
     })
 }
 
-/// `scheme://user:secret@host/...` → `scheme://user@host/...` for logs and errors.
+/// `scheme://user:secret@host/...?password=x` → `scheme://user@host/...?password=***` for logs
+/// and errors.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+        return redact_query(url);
     };
     let (authority, path) = match rest.find('/') {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
     };
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}@{host}{path}")
+            format!("{user}@{host}")
         }
-        None => url.to_string(),
-    }
+        None => authority.to_string(),
+    };
+    redact_query(&format!("{scheme}://{authority}{path}"))
+}
+
+/// Hide the values of `password=` (and `pass=`/`secret=`) query options.
+fn redact_query(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _))
+                if ["password", "pass", "secret"].contains(&k.to_ascii_lowercase().as_str()) =>
+            {
+                format!("{k}=***")
+            }
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", parts.join("&"))
 }
 
 /// Check a SQL table name: letters, digits and `_`, not starting with a digit.
@@ -138,6 +164,10 @@ mod tests {
             "postgres://u@h:5432/db"
         );
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        assert_eq!(
+            redact_url("casandra://h:9042/ks?table=t&password=hunter2"),
+            "casandra://h:9042/ks?table=t&password=***"
+        );
     }
 
     #[test]

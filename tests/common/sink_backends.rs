@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use eosflow::model::User;
+use eosflow::sink::cassandra::statements::Cql;
+use eosflow::sink::cassandra::{CassandraConfig, CassandraSink};
 use eosflow::sink::postgres::PostgresSink;
 use eosflow::sink::sqlite::SqliteSink;
 use eosflow::sink::{Row, Sink, SinkBatch};
@@ -31,6 +33,10 @@ pub fn user(seed: &str, i: u32, variant: &str) -> User {
         registered_date: "2015-06-07T08:09:10.000Z".into(),
         phone: "+1 (555) 010-0000".into(),
         picture: format!("https://example.com/p/{i}.jpg"),
+        // v2 fields: a variant flips nat between Some and None and changes age and cell.
+        nat: ((i % 3 != 0) == variant.is_empty()).then(|| "UA".into()),
+        age: (i % 5 != 0).then(|| 18 + (i % 60) as i32 + variant.len() as i32),
+        cell: (i % 2 == 1).then(|| format!("+380 (50) 0{}{i:06}", variant.len())),
     }
 }
 
@@ -87,6 +93,39 @@ pub trait Backend: Sync {
     fn poison_user(&self, i: u32) -> User;
     /// From now on, the database refuses every write to the offsets table.
     fn sabotage_offsets(&self);
+    /// Creates the tables as eosflow did before User v2 (no `nat`, `age`, `cell`; the old DDL,
+    /// by hand) and stores `rows` in it, their v1 columns only.
+    fn create_v1_tables(&self, rows: &[Row]);
+}
+
+/// The users columns before User v2, after `id`.
+pub const V1_COLUMNS: [&str; 16] = [
+    "source_name",
+    "source_seed",
+    "source_page",
+    "source_index",
+    "external_id",
+    "first_name",
+    "last_name",
+    "gender",
+    "address",
+    "post_code",
+    "email",
+    "username",
+    "dob",
+    "registered_date",
+    "phone",
+    "picture",
+];
+
+/// A user as a v1 table stores it: the v2 fields unknown.
+pub fn as_v1(u: &User) -> User {
+    User {
+        nat: None,
+        age: None,
+        cell: None,
+        ..u.clone()
+    }
 }
 
 pub struct SqliteBackend {
@@ -147,6 +186,62 @@ impl Backend for SqliteBackend {
                  BEGIN SELECT RAISE(ABORT, 'offsets sabotaged (test trigger)'); END;"
             ))
             .expect("create sabotage triggers");
+    }
+    fn create_v1_tables(&self, rows: &[Row]) {
+        let t = &self.table;
+        let mut c = self.raw();
+        // The DDL of eosflow's SQLite sink before User v2, verbatim.
+        c.execute_batch(&format!(
+            "CREATE TABLE {t} (id TEXT PRIMARY KEY NOT NULL, source_name TEXT NOT NULL, \
+             source_seed TEXT NOT NULL, source_page INTEGER NOT NULL, \
+             source_index INTEGER NOT NULL, external_id TEXT, first_name TEXT NOT NULL, \
+             last_name TEXT NOT NULL, gender TEXT NOT NULL, address TEXT NOT NULL, \
+             post_code TEXT NOT NULL, email TEXT NOT NULL, username TEXT NOT NULL, \
+             dob TEXT NOT NULL, registered_date TEXT NOT NULL, phone TEXT NOT NULL, \
+             picture TEXT NOT NULL) STRICT;
+             CREATE TABLE {t}_offsets (
+                 consumer_group TEXT NOT NULL,
+                 topic TEXT NOT NULL,
+                 \"partition\" INTEGER NOT NULL,
+                 next_offset INTEGER NOT NULL,
+                 PRIMARY KEY (consumer_group, topic, \"partition\")
+             ) STRICT;"
+        ))
+        .expect("create v1 tables");
+        let tx = c.transaction().expect("tx");
+        {
+            let placeholders = (1..=17).map(|i| format!("?{i}")).collect::<Vec<_>>();
+            let sql = format!(
+                "INSERT INTO {t} (id, {}) VALUES ({})",
+                V1_COLUMNS.join(", "),
+                placeholders.join(", ")
+            );
+            let mut stmt = tx.prepare(&sql).expect("prepare v1 insert");
+            for row in rows {
+                let u = &row.user;
+                stmt.execute(rusqlite::params![
+                    row.id.hyphenated().to_string(),
+                    u.source_name,
+                    u.source_seed,
+                    u.source_page,
+                    u.source_index,
+                    u.external_id,
+                    u.first_name,
+                    u.last_name,
+                    u.gender,
+                    u.address,
+                    u.post_code,
+                    u.email,
+                    u.username,
+                    u.dob,
+                    u.registered_date,
+                    u.phone,
+                    u.picture,
+                ])
+                .expect("insert v1 row");
+            }
+        }
+        tx.commit().expect("commit v1 rows");
     }
 }
 
@@ -220,5 +315,263 @@ impl Backend for PgBackend {
                  FOR EACH ROW EXECUTE FUNCTION {t}_fail();"
             ))
             .expect("create sabotage trigger");
+    }
+    fn create_v1_tables(&self, rows: &[Row]) {
+        let t = &self.table;
+        let mut c = self.raw();
+        // The DDL of eosflow's PostgreSQL sink before User v2, verbatim.
+        c.batch_execute(&format!(
+            "CREATE TABLE {t} (id UUID PRIMARY KEY, source_name TEXT NOT NULL, \
+             source_seed TEXT NOT NULL, source_page BIGINT NOT NULL, \
+             source_index INTEGER NOT NULL, external_id TEXT, first_name TEXT NOT NULL, \
+             last_name TEXT NOT NULL, gender TEXT NOT NULL, address TEXT NOT NULL, \
+             post_code TEXT NOT NULL, email TEXT NOT NULL, username TEXT NOT NULL, \
+             dob TEXT NOT NULL, registered_date TEXT NOT NULL, phone TEXT NOT NULL, \
+             picture TEXT NOT NULL);
+             CREATE TABLE {t}_offsets (
+                 consumer_group TEXT NOT NULL,
+                 topic TEXT NOT NULL,
+                 \"partition\" INTEGER NOT NULL,
+                 next_offset BIGINT NOT NULL,
+                 PRIMARY KEY (consumer_group, topic, \"partition\")
+             );"
+        ))
+        .expect("create v1 tables");
+        let placeholders = (1..=17).map(|i| format!("${i}")).collect::<Vec<_>>();
+        let sql = format!(
+            "INSERT INTO {t} (id, {}) VALUES ({})",
+            V1_COLUMNS.join(", "),
+            placeholders.join(", ")
+        );
+        let mut tx = c.transaction().expect("tx");
+        let stmt = tx.prepare(&sql).expect("prepare v1 insert");
+        for row in rows {
+            let u = &row.user;
+            tx.execute(
+                &stmt,
+                &[
+                    &row.id,
+                    &u.source_name,
+                    &u.source_seed,
+                    &u.source_page,
+                    &u.source_index,
+                    &u.external_id,
+                    &u.first_name,
+                    &u.last_name,
+                    &u.gender,
+                    &u.address,
+                    &u.post_code,
+                    &u.email,
+                    &u.username,
+                    &u.dob,
+                    &u.registered_date,
+                    &u.phone,
+                    &u.picture,
+                ],
+            )
+            .expect("insert v1 row");
+        }
+        tx.commit().expect("commit v1 rows");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cassandra: only run with `--ignored` (see `cassandra_contract` in tests/sink_contract.rs)
+
+/// How to start a local node for these tests.
+const CASSANDRA_HINT: &str = "start a node (e.g. `docker run -d -p 9042:9042 scylladb/scylla \
+    --smp 1 --developer-mode 1` or `docker run -d -p 9042:9042 cassandra:5`), then \
+    `EOSFLOW_TEST_CASSANDRA=127.0.0.1:9042 cargo test --test sink_contract cassandra_contract \
+    -- --ignored`";
+
+/// The sink URL of the Cassandra tests. `EOSFLOW_TEST_CASSANDRA` is `HOST:PORT[,HOST:PORT…]`
+/// (keyspace `eosflow_test`, `SimpleStrategy` 1) or a whole `cassandra://` URL without `table=`.
+pub fn cassandra_url() -> String {
+    match std::env::var("EOSFLOW_TEST_CASSANDRA") {
+        Ok(v) if v.trim().starts_with("cassandra://") => v.trim().to_string(),
+        Ok(v) if !v.trim().is_empty() => {
+            format!("cassandra://{}/eosflow_test?replication=1", v.trim())
+        }
+        _ => panic!("EOSFLOW_TEST_CASSANDRA is not set: the Cassandra tests need a server: {CASSANDRA_HINT}"),
+    }
+}
+
+/// A table name that fits Cassandra's 48 characters with `_offsets` (at most 40): the start of
+/// the case name, a hash of all of it, the pid.
+pub fn cassandra_table_name(case: &str) -> String {
+    let start: String = case.chars().take(16).collect();
+    let hash = case.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("ct_{start}_{:04x}_{}", hash & 0xffff, std::process::id())
+}
+
+/// A plain driver session next to the sink, for what the tests do behind its back.
+pub struct RawCassandra {
+    // Field order is drop order: the session before its runtime.
+    session: scylla::client::session::Session,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl RawCassandra {
+    pub fn connect(config: &CassandraConfig) -> RawCassandra {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut builder =
+            scylla::client::session_builder::SessionBuilder::new().known_nodes(&config.hosts);
+        if let Some(user) = &config.username {
+            let password = config.password.as_ref().map(|p| p.expose()).unwrap_or("");
+            builder = builder.user(user, password);
+        }
+        let session = runtime.block_on(builder.build()).unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to {:?}: {e}; {CASSANDRA_HINT}",
+                config.hosts
+            )
+        });
+        RawCassandra { session, runtime }
+    }
+
+    /// Run one statement without values.
+    pub fn cql(&self, text: &str) -> Result<(), String> {
+        self.runtime
+            .block_on(self.session.query_unpaged(text, ()))
+            .map(drop)
+            .map_err(|e| format!("{text}: {e}"))
+    }
+
+    /// Run one statement with values (e.g. a `Vec<Option<CqlValue>>` or a tuple).
+    pub fn cql_with(&self, text: &str, values: impl scylla::serialize::row::SerializeRow) {
+        self.runtime
+            .block_on(self.session.query_unpaged(text, values))
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
+}
+
+pub struct CassandraBackend {
+    url: String,
+    config: CassandraConfig,
+    raw: RawCassandra,
+}
+
+impl CassandraBackend {
+    pub fn run(case: &str, f: fn(&dyn Backend)) {
+        let url = cassandra_url();
+        let table = cassandra_table_name(case);
+        let config = CassandraConfig::parse(&url, &table)
+            .unwrap_or_else(|e| panic!("EOSFLOW_TEST_CASSANDRA: {e}"));
+        assert_eq!(
+            config.table, table,
+            "EOSFLOW_TEST_CASSANDRA must not set table= (each test uses its own table)"
+        );
+        let b = CassandraBackend {
+            raw: RawCassandra::connect(&config),
+            url,
+            config,
+        };
+        b.drop_objects(); // leftovers of a killed earlier run with the same pid
+        f(&b);
+    }
+
+    fn cql(&self) -> Cql {
+        Cql::new(&self.config.keyspace, &self.config.table)
+    }
+
+    fn drop_objects(&self) {
+        let cql = self.cql();
+        let _ = self
+            .raw
+            .cql(&format!("DROP TABLE IF EXISTS {}", cql.users()));
+        let _ = self
+            .raw
+            .cql(&format!("DROP TABLE IF EXISTS {}", cql.offsets()));
+    }
+}
+
+impl Drop for CassandraBackend {
+    fn drop(&mut self) {
+        self.drop_objects(); // best effort, also after a failed assertion
+    }
+}
+
+impl Backend for CassandraBackend {
+    fn name(&self) -> &'static str {
+        "cassandra"
+    }
+    fn open(&self) -> Box<dyn Sink> {
+        CassandraSink::connect(&self.url, &self.config.table).expect("connect cassandra sink")
+    }
+    fn poison_user(&self, i: u32) -> User {
+        // Cassandra and ScyllaDB refuse a mutation over half a commit log segment (16 MiB by
+        // default); Cassandra 4+ also refuses a request frame over 16 MiB.
+        User {
+            first_name: "P".repeat(20 << 20),
+            ..user("poison", i, "")
+        }
+    }
+    fn sabotage_offsets(&self) {
+        // No triggers in CQL: the offsets table goes away, so its next read or write fails.
+        self.raw
+            .cql(&format!("DROP TABLE {}", self.cql().offsets()))
+            .expect("drop the offsets table");
+    }
+    fn create_v1_tables(&self, rows: &[Row]) {
+        use scylla::value::CqlValue;
+        let cql = self.cql();
+        self.raw
+            .cql(&cql.create_keyspace(&self.config.replication, true))
+            .expect("create keyspace");
+        // The DDL of the Cassandra sink before User v2.
+        let columns: Vec<String> = V1_COLUMNS
+            .iter()
+            .map(|c| match *c {
+                "source_page" => format!("{c} bigint"),
+                "source_index" => format!("{c} int"),
+                _ => format!("{c} text"),
+            })
+            .collect();
+        self.raw
+            .cql(&format!(
+                "CREATE TABLE {} (id uuid PRIMARY KEY, {})",
+                cql.users(),
+                columns.join(", ")
+            ))
+            .expect("create v1 users table");
+        self.raw
+            .cql(&cql.create_offsets())
+            .expect("create offsets table");
+        let insert = format!(
+            "INSERT INTO {} (id, {}) VALUES ({})",
+            cql.users(),
+            V1_COLUMNS.join(", "),
+            vec!["?"; V1_COLUMNS.len() + 1].join(", ")
+        );
+        for row in rows {
+            let u = &row.user;
+            let text = |s: &str| Some(CqlValue::Text(s.to_string()));
+            let values = vec![
+                Some(CqlValue::Uuid(row.id)),
+                text(&u.source_name),
+                text(&u.source_seed),
+                Some(CqlValue::BigInt(u.source_page)),
+                Some(CqlValue::Int(u.source_index)),
+                u.external_id.as_deref().and_then(text),
+                text(&u.first_name),
+                text(&u.last_name),
+                text(&u.gender),
+                text(&u.address),
+                text(&u.post_code),
+                text(&u.email),
+                text(&u.username),
+                text(&u.dob),
+                text(&u.registered_date),
+                text(&u.phone),
+                text(&u.picture),
+            ];
+            self.raw.cql_with(&insert, values);
+        }
     }
 }

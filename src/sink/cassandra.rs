@@ -1,0 +1,581 @@
+//! Cassandra / ScyllaDB sink (the async `scylla` driver behind the synchronous [`Sink`] trait):
+//! **idempotent exactly-once** — effectively-once rows, not transactional.
+//!
+//! # URL
+//!
+//! ```text
+//! cassandra://[USER[:PASS]@]HOST[:PORT][,HOST[:PORT]…]/KEYSPACE[?OPTION=VALUE&…]
+//! ```
+//!
+//! Hosts are contact points (port 9042 by default, IPv6 literals in brackets: `[::1]:9042`); the
+//! driver discovers the rest of the cluster. The keyspace is required. Values are
+//! percent-decoded (`%40` → `@`; a `+` stays a `+`, write a space as `%20`), so any user name,
+//! password or path can be given. Names (keyspace, table) are unquoted CQL identifiers — a letter,
+//! then letters, digits and `_` — and are lower-cased, as CQL does.
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `table` | the `--table` / config table (`users`) | users table; progress goes to `{table}_offsets`. At most 40 characters (`{table}_offsets` must fit Cassandra's 48). Overrides `--table` |
+//! | `consistency` | `local_quorum` | consistency of every write: `one`, `two`, `three`, `quorum`, `all`, `local_quorum`, `each_quorum`, `local_one` (`any` and the serial levels are refused). Reads use the same level, except that `each_quorum` reads at `local_quorum` |
+//! | `replication` | `1` | replication of a keyspace this sink creates: `N` → `SimpleStrategy` with factor N; `dc1:3,dc2:3` → `NetworkTopologyStrategy` with a factor per data center. An existing keyspace is left as it is |
+//! | `durable_writes` | `true` | `durable_writes` of a keyspace this sink creates |
+//! | `username`, `password` | none | plain-text authentication (also `USER:PASS@` before the hosts, not both). Never printed: [`Sink::describe`], errors and `Debug` leave the password out |
+//! | `tls` | `false` | TLS to every node (OpenSSL) |
+//! | `tls_ca` | system store | PEM file of the CA(s) to trust instead of the system store; implies `tls=true` |
+//! | `tls_verify` | `true` | verify the node certificate chain; `false` accepts any certificate (tests only). The host name is not checked: the driver connects to the node addresses it discovers, not to the URL's names |
+//! | `concurrency` | `64` | row INSERTs in flight per commit (1–1024) |
+//! | `retries` | `3` | retries of one statement after a transient failure (0–20), with backoff 100 ms doubling to 2 s |
+//! | `connect_timeout` | `10` | seconds, per connection attempt |
+//! | `request_timeout` | `12` | seconds, client-side timeout of one request attempt |
+//!
+//! Example: `cassandra://db1:9042,db2:9042/eosflow?table=users&consistency=local_quorum&replication=dc1:3&username=eosflow&password=p%40ss&tls_ca=/etc/eosflow/ca.pem`.
+//!
+//! # Schema
+//!
+//! [`Sink::ensure_schema`] creates what `system_schema` shows missing (and still says
+//! `IF NOT EXISTS`, for concurrent starts). Checking first matters: Cassandra checks the
+//! `CREATE` permission before `IF NOT EXISTS`, so a user without it can still run against a
+//! keyspace and tables provisioned by an administrator.
+//!
+//! ```sql
+//! CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {…} AND durable_writes = true;
+//! CREATE TABLE IF NOT EXISTS {keyspace}.{table} (id uuid PRIMARY KEY,
+//!     source_name text, source_seed text, source_page bigint, source_index int, external_id text,
+//!     first_name text, …, picture text, nat text, age int, cell text);  -- one per User field
+//! CREATE TABLE IF NOT EXISTS {keyspace}.{table}_offsets (consumer_group text, topic text,
+//!     "partition" int, next_offset bigint, PRIMARY KEY ((consumer_group, topic), "partition"));
+//! ```
+//!
+//! The user columns come from one list ([`statements`]); a column that an older table lacks is
+//! added with `ALTER TABLE … ADD`, a column with another type is an error. Run it from one process
+//! first (the processor does, at start): concurrent schema changes on a multi-node cluster are
+//! best avoided.
+//!
+//! # Commit: rows first, then offsets
+//!
+//! Cassandra has no multi-row transactions, and a logged batch of thousands of rows across
+//! partitions is an anti-pattern. So [`Sink::commit`]:
+//!
+//! 1. de-duplicates the batch by id (last version wins: concurrent writes of one id would land in
+//!    any order);
+//! 2. writes every row with a prepared `INSERT` **marked idempotent**, `concurrency` of them in
+//!    flight (`buffer_unordered`), at the configured consistency; each INSERT writes every column
+//!    (a `None` as `null`), so a row is a pure function of the user and rewriting it is harmless;
+//! 3. only when **every** row write succeeded, advances the offsets.
+//!
+//! After a crash or a failed commit, rows may therefore be **ahead** of the stored offsets, never
+//! behind: the processor resumes from the stored offsets and replays records whose rows are
+//! already there, which rewrites identical rows under the same UUIDv5 keys. The end state is
+//! exactly one row per user with the right contents (effectively-once), but a reader may see the
+//! rows of a batch before its offsets, and a failed commit may leave some of its rows written.
+//! This is weaker than the SQL sinks' contract (rows and offsets in one transaction) and is what
+//! the contract suite checks for this sink.
+//!
+//! **Offsets are kept at the maximum by read-then-write**: one `SELECT` of the (group, topic)
+//! partition, then one single-partition `UNLOGGED BATCH` of the partitions that move forward
+//! (atomic and isolated, since all rows of a (group, topic) share one partition). This is safe
+//! because one processor owns a Kafka partition at a time; if a zombie processor ever raced the new
+//! owner and wrote a smaller offset, the effect is a replay of idempotent rows, never a lost or
+//! duplicated row. A lightweight transaction (`UPDATE … IF next_offset < ?`) was not chosen: it
+//! costs four Paxos round trips per commit, needs an `INSERT … IF NOT EXISTS` first for new
+//! partitions, and mixing LWT and plain writes (the `DELETE` of `reset_offsets`) on one partition
+//! is unsafe — all to protect against a case whose worst outcome is already harmless.
+//!
+//! # Retries and timestamps
+//!
+//! Every statement is prepared idempotent and run with the driver's default retry policy (which
+//! retries idempotent statements on broken connections and overloaded nodes). On top of that the
+//! sink retries each statement itself, up to `retries` times with backoff, on client timeouts,
+//! write/read timeouts, unavailable and overloaded nodes and broken connections — the cases the
+//! driver's policy gives up on. That is safe only because the writes are idempotent. Errors such
+//! as an invalid request are not retried.
+//!
+//! Writes carry client-side timestamps from one monotonic generator per sink, so a later commit
+//! of this process always wins over an earlier one, whatever the nodes' clocks. Across processes
+//! (a processor, then a `--reset-offsets` elsewhere) the client machines' clocks decide, as
+//! always with Cassandra: keep them synchronised (NTP).
+//!
+//! # Threads
+//!
+//! The sink owns a small Tokio runtime (one worker thread, which runs the driver's connection
+//! tasks) and `block_on`s it for each call. Call it from a plain thread (the processor's main
+//! thread) or from `tokio::task::spawn_blocking`; **never from inside an async context** (a
+//! `block_on` or a task of another runtime): Tokio refuses to start a runtime there and panics.
+//! The same holds for dropping the sink.
+
+mod config;
+mod driver;
+mod ops;
+pub mod statements;
+mod write;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::retry::DefaultRetryPolicy;
+use scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
+use scylla::statement::Statement;
+use tokio::runtime::Runtime;
+use uuid::Uuid;
+
+pub use config::{
+    consistency_name, redact, CassandraConfig, Password, Replication, Tls, UrlError,
+    DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT, DEFAULT_REPLICATION_FACTOR,
+    DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRIES, MAX_CONCURRENCY, MAX_TABLE_LEN,
+};
+use driver::{attempt_error, error_chain, permanent, prepare_attempt_error, scrub, tls_context};
+use ops::{advance_offsets, prepare_all, read_offsets, scan_ids, Prepared};
+use statements::{missing_columns, row_values, user_from_values, Cql};
+use write::{dedupe_last_wins, with_retries, write_all, Failed, Retry};
+
+use super::{IdCounts, Row, Sink, SinkBatch, SinkError};
+use crate::model::User;
+
+/// Ids fetched per page by [`Sink::id_counts`].
+pub const ID_PAGE_SIZE: i32 = 5000;
+
+/// Client timeout of schema statements (schema agreement can take a while).
+const DDL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A [`Sink`] over one driver session (see the module docs).
+pub struct CassandraSink {
+    // Field order is drop order: the session goes before the runtime that runs its tasks.
+    session: Session,
+    prepared: Option<Prepared>,
+    config: CassandraConfig,
+    cql: Cql,
+    /// The URL without password.
+    describe: String,
+    retry: Retry,
+    runtime: Runtime,
+}
+
+impl CassandraSink {
+    /// Connect to the cluster of `url` (see the module docs); `table` is used when the URL has no
+    /// `table=` option. Does not touch the keyspace: [`Sink::ensure_schema`] creates it.
+    pub fn connect(url: &str, table: &str) -> Result<Box<CassandraSink>, SinkError> {
+        let config = CassandraConfig::parse(url, table).map_err(|e| SinkError::BadUrl {
+            url: redact(url),
+            detail: e.to_string(),
+        })?;
+        Self::connect_with(config)
+    }
+
+    /// Connect with an already parsed configuration.
+    pub fn connect_with(config: CassandraConfig) -> Result<Box<CassandraSink>, SinkError> {
+        let describe = config.describe();
+        let secrets = config.secrets();
+        let connect_err = |detail: String| SinkError::Connect {
+            sink: describe.clone(),
+            detail: scrub(
+                format!(
+                    "hosts {}, keyspace {}: {detail}",
+                    config.hosts.join(","),
+                    config.keyspace
+                ),
+                &secrets,
+            ),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("eosflow-cassandra")
+            .enable_all()
+            .build()
+            .map_err(|e| connect_err(format!("cannot start the driver's runtime: {e}")))?;
+        let profile = ExecutionProfile::builder()
+            .consistency(config.consistency)
+            .serial_consistency(None)
+            .request_timeout(Some(config.request_timeout))
+            .retry_policy(Arc::new(DefaultRetryPolicy::new()))
+            .build();
+        let mut builder = SessionBuilder::new()
+            .known_nodes(&config.hosts)
+            .connection_timeout(config.connect_timeout)
+            .default_execution_profile_handle(profile.into_handle())
+            .timestamp_generator(Arc::new(MonotonicTimestampGenerator::new()));
+        if let Some(user) = &config.username {
+            let password = config.password.as_ref().map(Password::expose);
+            builder = builder.user(user, password.unwrap_or(""));
+        }
+        if let Some(tls) = &config.tls {
+            builder = builder.tls_context(Some(tls_context(tls).map_err(&connect_err)?));
+        }
+        // The driver bounds each connection; this bounds the whole start (all contact points,
+        // the first metadata fetch).
+        let overall = config.connect_timeout + Duration::from_secs(5);
+        let session = runtime
+            .block_on(async { tokio::time::timeout(overall, builder.build()).await })
+            .map_err(|_| connect_err(format!("no session within {overall:?}")))?
+            .map_err(|e| connect_err(error_chain(&e)))?;
+        tracing::debug!(sink = %describe, "cassandra: connected");
+        Ok(Box::new(CassandraSink {
+            session,
+            prepared: None,
+            cql: Cql::new(&config.keyspace, &config.table),
+            retry: Retry::new(config.retries),
+            config,
+            describe,
+            runtime,
+        }))
+    }
+
+    /// The parsed configuration (the password stays hidden in `Debug`).
+    pub fn config(&self) -> &CassandraConfig {
+        &self.config
+    }
+
+    fn op_err(&self, operation: &'static str, detail: impl Into<String>) -> SinkError {
+        let mut detail = detail.into();
+        let lower = detail.to_ascii_lowercase();
+        if lower.contains("unconfigured table")
+            || (lower.contains("keyspace") && lower.contains("does not exist"))
+        {
+            detail.push_str(
+                " (has the schema been created? run ensure_schema / the processor first)",
+            );
+        }
+        SinkError::Operation {
+            sink: self.describe.clone(),
+            operation,
+            detail: scrub(detail, &self.config.secrets()),
+        }
+    }
+
+    /// The prepared statements, preparing them on first use (after the schema exists).
+    fn prepared(&mut self, operation: &'static str) -> Result<Prepared, SinkError> {
+        if let Some(p) = &self.prepared {
+            return Ok(p.clone());
+        }
+        let (prepared, _) = self
+            .runtime
+            .block_on(with_retries(&self.retry, 0, || async {
+                prepare_all(&self.session, &self.cql, &self.config)
+                    .await
+                    .map_err(|e| prepare_attempt_error(&e))
+            }))
+            .map_err(|e| self.op_err(operation, e.to_string()))?;
+        self.prepared = Some(prepared.clone());
+        Ok(prepared)
+    }
+
+    /// Run one schema statement, retrying transient failures (they are all `IF NOT EXISTS`).
+    async fn ddl(&self, text: String) -> Result<(), Failed> {
+        let mut statement = Statement::new(text);
+        statement.set_request_timeout(Some(DDL_TIMEOUT));
+        statement.set_is_idempotent(true);
+        with_retries(&self.retry, 0, || async {
+            self.session
+                .query_unpaged(statement.clone(), ())
+                .await
+                .map(drop)
+                .map_err(|e| attempt_error(&e))
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn keyspace_exists(&self) -> Result<bool, Failed> {
+        let mut statement = Statement::new(self.cql.keyspace_exists());
+        statement.set_is_idempotent(true);
+        let (rows, _) = with_retries(&self.retry, 0, || async {
+            let result = self
+                .session
+                .query_unpaged(statement.clone(), (&self.cql.keyspace,))
+                .await
+                .map_err(|e| attempt_error(&e))?;
+            let rows = result.into_rows_result().map_err(permanent)?;
+            Ok(rows.rows_num())
+        })
+        .await?;
+        Ok(rows > 0)
+    }
+
+    /// Create what is missing, then add the user columns an existing table lacks.
+    async fn create_schema(&self) -> Result<Vec<&'static str>, String> {
+        let (cql, config) = (&self.cql, &self.config);
+        let failed = |what: &str, e: Failed| format!("{what}: {e}");
+        if !self
+            .keyspace_exists()
+            .await
+            .map_err(|e| failed("reading system_schema.keyspaces", e))?
+        {
+            let text = cql.create_keyspace(&config.replication, config.durable_writes);
+            self.ddl(text.clone()).await.map_err(|e| failed(&text, e))?;
+        }
+        for (table, text) in [
+            (cql.table.clone(), cql.create_users()),
+            (cql.offsets_table(), cql.create_offsets()),
+        ] {
+            let columns = self
+                .columns_of(&table)
+                .await
+                .map_err(|e| failed("reading system_schema.columns", e))?;
+            if columns.is_empty() {
+                self.ddl(text.clone()).await.map_err(|e| failed(&text, e))?;
+            }
+        }
+        self.add_missing_columns().await
+    }
+
+    /// `(column, type)` of a table of this sink's keyspace.
+    async fn columns_of(&self, table: &str) -> Result<Vec<(String, String)>, Failed> {
+        let mut statement = Statement::new(self.cql.table_columns());
+        statement.set_is_idempotent(true);
+        let (columns, _) = with_retries(&self.retry, 0, || async {
+            let result = self
+                .session
+                .query_unpaged(statement.clone(), (&self.cql.keyspace, table))
+                .await
+                .map_err(|e| attempt_error(&e))?;
+            let rows = result.into_rows_result().map_err(permanent)?;
+            rows.rows::<(String, String)>()
+                .map_err(permanent)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(permanent)
+        })
+        .await?;
+        Ok(columns)
+    }
+
+    /// Add the user columns an existing table lacks. Another session adding the same column at
+    /// the same time makes our `ALTER` fail: then the column is simply there on a second look.
+    async fn add_missing_columns(&self) -> Result<Vec<&'static str>, String> {
+        let existing = self
+            .columns_of(&self.cql.table)
+            .await
+            .map_err(|e| e.to_string())?;
+        let missing = missing_columns(&existing)?;
+        let mut added = Vec::new();
+        for (column, ty) in missing {
+            if let Err(e) = self.ddl(self.cql.add_column(column, ty)).await {
+                let now = self
+                    .columns_of(&self.cql.table)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !now.iter().any(|(c, _)| c == column) {
+                    return Err(format!("adding column {column} {ty}: {e}"));
+                }
+            }
+            added.push(column);
+        }
+        Ok(added)
+    }
+}
+
+impl Sink for CassandraSink {
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    fn ensure_schema(&mut self) -> Result<(), SinkError> {
+        let result = self.runtime.block_on(self.create_schema());
+        // Statements prepared before a schema change may describe the old table.
+        self.prepared = None;
+        let added = result.map_err(|e| self.op_err("ensure_schema", e))?;
+        tracing::debug!(sink = %self.describe, ?added, "cassandra: schema ready");
+        Ok(())
+    }
+
+    fn load_offsets(&mut self, group: &str, topic: &str) -> Result<BTreeMap<i32, i64>, SinkError> {
+        let p = self.prepared("load_offsets")?;
+        self.runtime
+            .block_on(read_offsets(&self.session, &p, &self.retry, group, topic))
+            .map_err(|e| self.op_err("load_offsets", e.to_string()))
+    }
+
+    fn commit(&mut self, batch: &SinkBatch) -> Result<(), SinkError> {
+        if batch.rows.is_empty() && batch.next_offsets.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let p = self.prepared("commit")?;
+        let rows: Vec<&Row> = dedupe_last_wins(&batch.rows);
+        let session = &self.session;
+        let result = self.runtime.block_on(async {
+            let stats = write_all(&rows, self.config.concurrency, &self.retry, |row| {
+                let values = row_values(row.id, &row.user);
+                let insert = &p.insert_row;
+                async move {
+                    session
+                        .execute_unpaged(insert, values)
+                        .await
+                        .map(drop)
+                        .map_err(|e| attempt_error(&e))
+                }
+            })
+            .await
+            .map_err(|f| {
+                let id = rows.get(f.index).map(|r| r.id).unwrap_or_default();
+                format!(
+                    "{} of {} rows written, then row {id} failed: {}; offsets not advanced \
+                     (a replay rewrites the same rows)",
+                    f.written, f.total, f.failed
+                )
+            })?;
+            let advanced = if batch.next_offsets.is_empty() {
+                0
+            } else {
+                advance_offsets(session, &p, &self.retry, batch)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "all {} rows written, but {e} (a replay rewrites the same rows)",
+                            rows.len()
+                        )
+                    })?
+            };
+            Ok::<_, String>((stats, advanced))
+        });
+        let (stats, advanced) = result.map_err(|e| self.op_err("commit", e))?;
+        tracing::debug!(
+            sink = %self.describe,
+            rows = stats.written,
+            retries = stats.retries,
+            partitions = advanced,
+            group = %batch.group,
+            topic = %batch.topic,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "cassandra: committed batch"
+        );
+        Ok(())
+    }
+
+    fn reset_offsets(&mut self, group: &str, topic: &str) -> Result<(), SinkError> {
+        let p = self.prepared("reset_offsets")?;
+        self.runtime
+            .block_on(with_retries(&self.retry, 0, || async {
+                self.session
+                    .execute_unpaged(&p.delete_offsets, (group, topic))
+                    .await
+                    .map(drop)
+                    .map_err(|e| attempt_error(&e))
+            }))
+            .map_err(|e| self.op_err("reset_offsets", e.to_string()))?;
+        tracing::info!(sink = %self.describe, group, topic, "cassandra: offsets reset");
+        Ok(())
+    }
+
+    fn id_counts(&mut self) -> Result<IdCounts, SinkError> {
+        let p = self.prepared("id_counts")?;
+        self.runtime
+            .block_on(scan_ids(&self.session, &p, &self.retry))
+            .map_err(|e| self.op_err("id_counts", e.to_string()))
+    }
+
+    fn get(&mut self, id: Uuid) -> Result<Option<User>, SinkError> {
+        let p = self.prepared("get")?;
+        let (row, _) = self
+            .runtime
+            .block_on(with_retries(&self.retry, 0, || async {
+                let result = self
+                    .session
+                    .execute_unpaged(&p.select_row, (id,))
+                    .await
+                    .map_err(|e| attempt_error(&e))?;
+                let rows = result.into_rows_result().map_err(permanent)?;
+                rows.maybe_first_row::<scylla::value::Row>()
+                    .map_err(permanent)
+            }))
+            .map_err(|e| self.op_err("get", e.to_string()))?;
+        row.map(|r| user_from_values(r.columns))
+            .transpose()
+            .map_err(|e| self.op_err("get", format!("row {id}: {e}")))
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_urls_are_bad_url_errors_without_password() {
+        let err = CassandraSink::connect(
+            "cassandra://u:s3cr3t@h/ks?password=s3cr3t&consistency=sometimes",
+            "users",
+        )
+        .err()
+        .expect("bad URL");
+        let msg = err.to_string();
+        assert!(matches!(err, SinkError::BadUrl { .. }), "{msg}");
+        assert!(!msg.contains("s3cr3t"), "{msg}");
+        let err = CassandraSink::connect(
+            "cassandra://u@h/ks?password=s3cr3t&consistency=sometimes",
+            "users",
+        )
+        .err()
+        .expect("bad URL");
+        let msg = err.to_string();
+        assert!(msg.contains("option consistency: unknown level"), "{msg}");
+        assert!(msg.contains("password=***"), "{msg}");
+        assert!(!msg.contains("s3cr3t"), "{msg}");
+    }
+
+    /// Nothing listens on port 1: the connect error names hosts and keyspace, not the password,
+    /// and the runtime inside works from a plain thread and from `spawn_blocking`.
+    #[test]
+    fn unreachable_cluster_is_a_connect_error() {
+        let url = "cassandra://127.0.0.1:1,[::1]:1/eosflow_ks?username=me&password=s3cr3t\
+                   &connect_timeout=2";
+        let check = |err: SinkError| {
+            let msg = err.to_string();
+            assert!(matches!(err, SinkError::Connect { .. }), "{msg}");
+            assert!(msg.contains("127.0.0.1:1,[::1]:1"), "hosts: {msg}");
+            assert!(msg.contains("keyspace eosflow_ks"), "keyspace: {msg}");
+            assert!(
+                msg.contains("cassandra://me@127.0.0.1:1,[::1]:1/eosflow_ks"),
+                "{msg}"
+            );
+            assert!(!msg.contains("s3cr3t"), "password leaked: {msg}");
+            assert!(!format!("{err:?}").contains("s3cr3t"));
+        };
+        check(CassandraSink::connect(url, "users").err().expect("refused"));
+        let other = tokio::runtime::Runtime::new().expect("runtime");
+        let err = other
+            .block_on(async {
+                tokio::task::spawn_blocking(move || CassandraSink::connect(url, "users").err())
+                    .await
+            })
+            .expect("join")
+            .expect("refused");
+        check(err);
+    }
+
+    #[test]
+    fn tls_ca_problems_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("nope.pem");
+        let err = tls_context(&Tls {
+            ca: Some(missing.clone()),
+            verify: true,
+        })
+        .err()
+        .expect("missing file");
+        assert!(err.contains("cannot read tls_ca file") && err.contains("nope.pem"));
+        let not_pem = dir.path().join("x.pem");
+        std::fs::write(&not_pem, "hello").expect("write");
+        let err = tls_context(&Tls {
+            ca: Some(not_pem),
+            verify: true,
+        })
+        .err()
+        .expect("not PEM");
+        assert!(err.contains("x.pem"), "{err}");
+        assert!(tls_context(&Tls {
+            ca: None,
+            verify: false
+        })
+        .is_ok());
+        let url = format!(
+            "cassandra://127.0.0.1:1/ks?tls_ca={}&password=pw&username=u",
+            missing.display()
+        );
+        let err = CassandraSink::connect(&url, "users")
+            .err()
+            .expect("no CA file");
+        assert!(matches!(err, SinkError::Connect { .. }), "{err}");
+        assert!(err.to_string().contains("nope.pem"), "{err}");
+    }
+}
