@@ -127,6 +127,22 @@ impl<R> ProcessorCore<R> {
 
     /// Offer one polled record at `now_ms`.
     pub fn offer(&mut self, partition: Partition, offset: i64, row: R, now_ms: u64) -> Offer {
+        self.offer_maybe(partition, offset, Some(row), now_ms)
+    }
+
+    /// Offer a record that yields no row (it went to the dead-letter topic): its offset still
+    /// advances with the open batch, so a commit moves past it exactly once.
+    pub fn offer_without_row(&mut self, partition: Partition, offset: i64, now_ms: u64) -> Offer {
+        self.offer_maybe(partition, offset, None, now_ms)
+    }
+
+    fn offer_maybe(
+        &mut self,
+        partition: Partition,
+        offset: i64,
+        row: Option<R>,
+        now_ms: u64,
+    ) -> Offer {
         let Some(position) = self.positions.get(&partition) else {
             return Offer::NotAssigned;
         };
@@ -140,7 +156,7 @@ impl<R> ProcessorCore<R> {
             return Offer::Redelivered;
         }
         self.pending.insert(partition, offset + 1);
-        self.rows.push(row);
+        self.rows.extend(row);
         self.opened_at_ms.get_or_insert(now_ms);
         Offer::Accepted
     }
@@ -255,6 +271,24 @@ mod tests {
         c.offer(0, 1, "b", 1_000);
         c.offer(0, 2, "c", 1_000);
         assert!(c.due(1_000));
+    }
+
+    #[test]
+    fn a_dead_lettered_record_advances_the_offset_without_a_row() {
+        let mut c = core();
+        c.assign(&[0], &BTreeMap::from([(0, 4)]));
+        assert_eq!(c.offer(0, 4, "a", 0), Offer::Accepted);
+        assert_eq!(c.offer_without_row(0, 5, 0), Offer::Accepted);
+        assert_eq!(c.offer_without_row(0, 5, 0), Offer::Redelivered);
+        let b = c.take_batch().expect("batch");
+        assert_eq!(b.rows, vec!["a"]);
+        assert_eq!(b.next_offsets, BTreeMap::from([(0, 6)]));
+        // A batch of nothing but dead letters still commits its offsets.
+        c.offer_without_row(0, 6, 0);
+        assert_eq!(
+            c.take_batch().map(|b| (b.rows.len(), b.next_offsets)),
+            Some((0, BTreeMap::from([(0, 7)])))
+        );
     }
 
     #[test]

@@ -29,21 +29,31 @@ pub enum DeliveryMode {
     Idempotent,
 }
 
-/// One Kafka record: destination topic, key, value and headers.
+/// One Kafka record: destination topic, key, value (either may be null) and headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutRecord {
     pub topic: String,
-    pub key: String,
-    pub value: Vec<u8>,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
     pub headers: Vec<(String, Vec<u8>)>,
 }
 
 impl OutRecord {
-    pub fn new(topic: &str, key: impl Into<String>, value: Vec<u8>) -> Self {
+    pub fn new(topic: &str, key: impl Into<Vec<u8>>, value: Vec<u8>) -> Self {
         OutRecord {
             topic: topic.to_string(),
-            key: key.into(),
-            value,
+            key: Some(key.into()),
+            value: Some(value),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A record with exactly the given key and value, null ones included (dead letters).
+    pub fn raw(topic: &str, key: Option<&[u8]>, value: Option<&[u8]>) -> Self {
+        OutRecord {
+            topic: topic.to_string(),
+            key: key.map(<[u8]>::to_vec),
+            value: value.map(<[u8]>::to_vec),
             headers: Vec::new(),
         }
     }
@@ -249,9 +259,13 @@ impl PageProducer {
     }
 
     fn send_one(&self, record: &OutRecord) -> Result<(), KafkaError> {
-        let mut base = BaseRecord::to(&record.topic)
-            .key(record.key.as_str())
-            .payload(record.value.as_slice());
+        let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&record.topic);
+        if let Some(key) = &record.key {
+            base = base.key(key.as_slice());
+        }
+        if let Some(value) = &record.value {
+            base = base.payload(value.as_slice());
+        }
         if !record.headers.is_empty() {
             let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
             for (name, value) in &record.headers {

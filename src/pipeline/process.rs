@@ -15,11 +15,13 @@ use rdkafka::Message;
 use tokio::runtime::Handle;
 use tracing::{debug, error, info, warn};
 
+use super::dlq::{dead_letter, invalid_user, Poison};
 use super::{PipelineError, Shutdown};
 use crate::avro::{decode_user, unframe};
-use crate::core::processor::{BatchPolicy, ProcessorCore, StartAt};
+use crate::core::processor::{BatchPolicy, Offer, ProcessorCore, StartAt};
 use crate::core::Partition;
 use crate::kafka::consumer::{close, commit_offsets, group_consumer, HookContext, RebalanceHook};
+use crate::kafka::producer::{Chunk, DeliveryMode, PageProducer};
 use crate::kafka::{admin, KafkaSettings};
 use crate::registry::client::RegistryClient;
 use crate::sink::{Row, Sink, SinkBatch};
@@ -37,6 +39,8 @@ pub struct ProcessJob {
     pub exit_when_idle: Option<Duration>,
     /// Exit after this many records were committed to the sink.
     pub max_records: Option<u64>,
+    /// Dead-letter topic for poison records (None: stop at the first one, naming its offset).
+    pub dlq_topic: Option<String>,
     pub timeout: Duration,
 }
 
@@ -44,6 +48,7 @@ pub struct ProcessJob {
 #[derive(Debug, Clone, Default)]
 pub struct ProcessSummary {
     pub records: u64,
+    pub dead_letters: u64,
     pub redelivered: u64,
     pub batches: u64,
     pub elapsed: Duration,
@@ -54,10 +59,11 @@ impl std::fmt::Display for ProcessSummary {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         write!(
             f,
-            "processed {} records in {} batches ({:.0} records/s), skipped {} redeliveries",
+            "processed {} records in {} batches ({:.0} records/s), {} dead-lettered, skipped {} redeliveries",
             self.records,
             self.batches,
             self.records as f64 / secs,
+            self.dead_letters,
             self.redelivered
         )
     }
@@ -163,7 +169,19 @@ pub fn run(
     shutdown: &Shutdown,
 ) -> Result<ProcessSummary, PipelineError> {
     let started = Instant::now();
-    admin::topic_partitions(&job.kafka, &job.topic, job.timeout)?;
+    let partitions = admin::topic_partitions(&job.kafka, &job.topic, job.timeout)?;
+    let dlq = match &job.dlq_topic {
+        Some(dlq) => {
+            let n = i32::try_from(partitions.len()).unwrap_or(1);
+            admin::ensure_topic(&job.kafka, dlq, n, 1, &[], job.timeout)?;
+            Some(PageProducer::new(
+                &job.kafka,
+                DeliveryMode::Idempotent,
+                job.timeout,
+            )?)
+        }
+        None => None,
+    };
     sink.ensure_schema()?;
     if job.reset_offsets {
         sink.reset_offsets(&job.group, &job.topic)?;
@@ -184,9 +202,16 @@ pub fn run(
         &job.topic,
         Arc::new(Hook(state.clone())),
     )?;
-    let result = poll_loop(
-        job, &consumer, &state, registry, reader, handle, shutdown, started,
-    );
+    let mut ctx = LoopContext {
+        job,
+        registry,
+        reader,
+        handle,
+        shutdown,
+        started,
+        dlq,
+    };
+    let result = poll_loop(&mut ctx, &consumer, &state);
     close(consumer, Duration::from_secs(10));
     let mut s = lock(&state);
     if let Some(e) = s.failed.take() {
@@ -197,17 +222,23 @@ pub fn run(
     Ok(s.summary.clone())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the poll loop reads besides the consumer and the shared state.
+struct LoopContext<'a> {
+    job: &'a ProcessJob,
+    registry: &'a RegistryClient,
+    reader: &'a Schema,
+    handle: &'a Handle,
+    shutdown: &'a Shutdown,
+    started: Instant,
+    dlq: Option<PageProducer>,
+}
+
 fn poll_loop(
-    job: &ProcessJob,
+    ctx: &mut LoopContext<'_>,
     consumer: &BaseConsumer<HookContext>,
     state: &Mutex<State>,
-    registry: &RegistryClient,
-    reader: &Schema,
-    handle: &Handle,
-    shutdown: &Shutdown,
-    started: Instant,
 ) -> Result<(), PipelineError> {
+    let (job, shutdown, started) = (ctx.job, ctx.shutdown, ctx.started);
     let mut last_record = Instant::now();
     let now_ms = || started.elapsed().as_millis() as u64;
     loop {
@@ -218,11 +249,37 @@ fn poll_loop(
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 last_record = Instant::now();
-                let row = decode(&job.topic, &m, registry, reader, handle)?;
+                let decoded = decode(&m, ctx.registry, ctx.reader, ctx.handle)?;
+                let (p, o) = (m.partition(), m.offset());
                 let mut s = lock(state);
-                if s.core.offer(m.partition(), m.offset(), row, now_ms())
-                    == crate::core::processor::Offer::Redelivered
-                {
+                let offer = match decoded {
+                    Ok(row) => s.core.offer(p, o, row, now_ms()),
+                    Err(poison) => {
+                        let Some(dlq) = ctx.dlq.as_mut() else {
+                            return Err(PipelineError::poison(&job.topic, p, o, poison.message));
+                        };
+                        let offer = s.core.offer_without_row(p, o, now_ms());
+                        if offer == Offer::Accepted {
+                            // Acknowledged before the batch moving past it can commit.
+                            let letter = dead_letter(
+                                job.dlq_topic.as_deref().unwrap_or_default(),
+                                (&job.topic, p, o),
+                                m.key(),
+                                m.payload(),
+                                &poison,
+                            );
+                            let chunk = Chunk {
+                                records: vec![letter],
+                                progress: None,
+                            };
+                            dlq.send_chunk(&chunk, (0, 0, 1))?;
+                            warn!(partition = p, offset = o, class = poison.class, error = %poison.message, "dead-lettered");
+                            s.summary.dead_letters += 1;
+                        }
+                        offer
+                    }
+                };
+                if offer == Offer::Redelivered {
                     s.summary.redelivered += 1;
                 }
             }
@@ -262,23 +319,39 @@ fn poll_loop(
     Ok(())
 }
 
-/// Decode one record into a row; anything undecodable is a poison record naming its offset.
+/// Decode one record into a row, or say why it is poison. Only a registry that stays unreachable
+/// after retries is an error.
 fn decode(
-    topic: &str,
     m: &rdkafka::message::BorrowedMessage<'_>,
     registry: &RegistryClient,
     reader: &Schema,
     handle: &Handle,
-) -> Result<Row, PipelineError> {
-    let poison = |detail: String| PipelineError::poison(topic, m.partition(), m.offset(), detail);
-    let (id, body) = unframe(m.payload().unwrap_or_default()).map_err(|e| poison(e.to_string()))?;
-    let writer = handle.block_on(registry.schema(id)).map_err(|e| {
-        if e.is_transient() {
-            PipelineError::from(e)
-        } else {
-            poison(e.to_string())
+) -> Result<Result<Row, Poison>, PipelineError> {
+    let (id, body) = match unframe(m.payload().unwrap_or_default()) {
+        Ok(framed) => framed,
+        Err(e) => return Ok(Err(Poison::wire(&e))),
+    };
+    let mut attempt = 0;
+    let writer = loop {
+        match handle.block_on(registry.schema(id)) {
+            Ok(writer) => break writer,
+            Err(e) => match Poison::registry(&e) {
+                Some(poison) => return Ok(Err(poison)),
+                None if attempt < 5 => {
+                    attempt += 1;
+                    warn!(attempt, error = %e, "registry unavailable; retrying");
+                    std::thread::sleep(Duration::from_millis(200 << attempt));
+                }
+                None => return Err(e.into()),
+            },
         }
-    })?;
-    let user = decode_user(&writer, reader, body).map_err(|e| poison(e.to_string()))?;
-    Ok(Row::new(user))
+    };
+    let user = match decode_user(&writer, reader, body) {
+        Ok(user) => user,
+        Err(e) => return Ok(Err(Poison::codec(&e))),
+    };
+    Ok(match invalid_user(&user) {
+        Some(poison) => Err(poison),
+        None => Ok(Row::new(user)),
+    })
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
+use super::dlq::invalid_user;
 use super::PipelineError;
 use crate::avro::{decode_user, unframe};
 use crate::kafka::consumer::read_topic;
@@ -28,6 +29,14 @@ pub struct VerifyReport {
     pub missing: u64,
     pub duplicates: u64,
     pub extra: u64,
+    /// Poison records in the topic (shown when any): each must be in the dead-letter topic, else
+    /// it counts as missing.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dead_letters: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl VerifyReport {
@@ -45,6 +54,7 @@ impl VerifyReport {
             missing: expected.len() as u64 - present,
             duplicates: sink.values().map(|&n| n.saturating_sub(1)).sum(),
             extra: sink.keys().filter(|k| !expected.contains(k)).count() as u64,
+            dead_letters: 0,
         }
     }
 }
@@ -64,10 +74,12 @@ impl std::fmt::Display for VerifyReport {
     }
 }
 
-/// Read the whole topic and the sink and reconcile them.
+/// Read the whole topic, its dead-letter topic and the sink, and reconcile them.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     kafka: &KafkaSettings,
     topic: &str,
+    dlq_topic: &str,
     sink: &mut dyn Sink,
     registry: &RegistryClient,
     reader: &Schema,
@@ -75,33 +87,59 @@ pub fn run(
     timeout: Duration,
 ) -> Result<VerifyReport, PipelineError> {
     let mut expected = BTreeSet::new();
-    let mut first_error: Option<PipelineError> = None;
+    let mut poison: BTreeSet<(i32, i64)> = BTreeSet::new();
+    let mut unavailable: Option<PipelineError> = None;
     read_topic(kafka, topic, timeout, |r| {
-        if first_error.is_some() {
+        if unavailable.is_some() {
             return;
         }
-        let decoded = (|| {
-            let (id, body) =
-                unframe(r.value.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
-            let writer = handle
-                .block_on(registry.schema(id))
-                .map_err(|e| e.to_string())?;
-            decode_user(&writer, reader, body).map_err(|e| e.to_string())
-        })();
+        let value = r.value.as_deref().unwrap_or_default();
+        let decoded = match unframe(value) {
+            Err(_) => None,
+            Ok((id, body)) => match handle.block_on(registry.schema(id)) {
+                Ok(writer) => decode_user(&writer, reader, body)
+                    .ok()
+                    .filter(|u| invalid_user(u).is_none()),
+                Err(e) if e.is_transient() => {
+                    unavailable = Some(e.into());
+                    return;
+                }
+                Err(_) => None,
+            },
+        };
         match decoded {
-            Ok(user) => {
+            Some(user) => {
                 expected.insert(user.key());
             }
-            Err(detail) => {
-                first_error = Some(PipelineError::poison(topic, r.partition, r.offset, detail));
+            None => {
+                poison.insert((r.partition, r.offset));
             }
         }
     })?;
-    if let Some(e) = first_error {
+    if let Some(e) = unavailable {
         return Err(e);
     }
+    let mut lettered = BTreeSet::new();
+    if !poison.is_empty() {
+        read_topic(kafka, dlq_topic, timeout, |r| {
+            if r.header("eosflow.source.topic").as_deref() == Some(topic) {
+                let p = r
+                    .header("eosflow.source.partition")
+                    .and_then(|p| p.parse().ok());
+                let o = r
+                    .header("eosflow.source.offset")
+                    .and_then(|o| o.parse().ok());
+                if let (Some(p), Some(o)) = (p, o) {
+                    lettered.insert((p, o));
+                }
+            }
+        })?;
+    }
     let counts = sink.id_counts()?;
-    Ok(VerifyReport::reconcile(&expected, &counts))
+    let mut report = VerifyReport::reconcile(&expected, &counts);
+    report.dead_letters = poison.len() as u64;
+    report.missing += poison.difference(&lettered).count() as u64;
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -122,7 +160,8 @@ mod tests {
                 present: 2,
                 missing: 1,
                 duplicates: 2,
-                extra: 1
+                extra: 1,
+                dead_letters: 0
             }
         );
         assert!(!r.exact());

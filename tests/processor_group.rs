@@ -1,0 +1,140 @@
+//! Processors in a consumer group on tansu + PostgreSQL: a second processor joins mid-stream
+//! (the group splits the partitions), then the first is SIGKILLed (the survivor takes its
+//! partitions and resumes from the offsets stored with the rows): verify exact. And SIGTERM:
+//! the open batch is committed and the processor exits 0 in bounded time.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{bootstrap, eosflow, postgres_url, run_ok, stdout, unique, Registry};
+
+struct Setup {
+    registry: Registry,
+    topic: String,
+    table: String,
+    group: String,
+}
+
+impl Setup {
+    fn new(users: u64) -> Setup {
+        let s = Setup {
+            registry: Registry::start(),
+            topic: unique("grp"),
+            table: unique("grp_users"),
+            group: unique("grp"),
+        };
+        common::produce(&s.registry, &s.topic, 4, "group", 1000, users);
+        s
+    }
+
+    fn cmd(&self, sub: &str) -> Command {
+        let mut c = eosflow();
+        c.arg(sub)
+            .args([
+                "--bootstrap",
+                &bootstrap(),
+                "--registry",
+                &self.registry.url,
+            ])
+            .args([
+                "--topic",
+                &self.topic,
+                "--sink",
+                &postgres_url(),
+                "--table",
+                &self.table,
+            ]);
+        c
+    }
+
+    fn processor(&self, extra: &[&str]) -> Child {
+        self.cmd("process")
+            .args(["--group", &self.group])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var("EOSFLOW_TEST_DEBUG").is_ok() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .env("EOSFLOW_LOG", "info,eosflow::pipeline=warn")
+            .spawn()
+            .expect("spawn processor")
+    }
+
+    fn rows(&self) -> usize {
+        let mut s = eosflow::sink::open(&postgres_url(), &self.table).expect("sink");
+        s.ensure_schema().expect("schema");
+        s.id_counts().expect("ids").len()
+    }
+
+    fn wait_rows(&self, at_least: usize) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.rows() < at_least {
+            assert!(Instant::now() < deadline, "never reached {at_least} rows");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn verify_exact(&self, users: u64) {
+        let out = run_ok(self.cmd("verify").arg("--json"));
+        let expected = serde_json::json!({"expected": users, "present": users, "missing": 0, "duplicates": 0, "extra": 0});
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(stdout(&out).trim()).expect("json"),
+            expected
+        );
+    }
+}
+
+#[test]
+fn a_second_processor_joins_then_the_first_is_killed_and_the_survivor_finishes_exactly() {
+    const USERS: u64 = 20_000;
+    let s = Setup::new(USERS);
+    // Small batches so the stream takes a while and the group changes land mid-stream.
+    let slow = ["--batch-max", "100", "--batch-linger-ms", "50"];
+    let mut first = s.processor(&[&slow[..], &["--exit-when-idle", "60s"]].concat());
+    s.wait_rows(1000);
+    let second = s.processor(&[&slow[..], &["--exit-when-idle", "40s"]].concat());
+    s.wait_rows(6000);
+    first.kill().expect("SIGKILL the first processor");
+    first.wait().expect("reaped");
+    let out = second.wait_with_output().expect("second finishes");
+    let summary = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{summary}");
+    let processed: u64 = summary
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("summary: {summary}"));
+    assert!(
+        processed > 0 && processed < USERS,
+        "the survivor did part of the work: {summary}"
+    );
+    s.verify_exact(USERS);
+}
+
+#[test]
+fn sigterm_commits_the_open_batch_and_exits_cleanly() {
+    const USERS: u64 = 3000;
+    let s = Setup::new(USERS);
+    // A batch that would stay open for a minute: only the shutdown path can commit it.
+    let child = s.processor(&["--batch-max", "1000000", "--batch-linger-ms", "60000"]);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(s.rows(), 0, "nothing committed before the signal");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let started = Instant::now();
+    let out = child.wait_with_output().expect("exits");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "bounded shutdown"
+    );
+    assert!(out.status.success(), "exit 0 after SIGTERM");
+    assert_eq!(s.rows(), USERS as usize, "the open batch was committed");
+    s.verify_exact(USERS);
+}
