@@ -43,6 +43,7 @@ fn job(broker: &DemoBroker, topic: &str, count: u64) -> ProduceJob {
         start_page: 1,
         page_size: 50,
         count: Some(count),
+        last_page: None,
         run_for: None,
         every: None,
         create_partitions: None,

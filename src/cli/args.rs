@@ -40,8 +40,16 @@ pub enum Command {
     /// Schema Registry commands.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Schema evolution: compat, check, lint (exit 0 compatible, 1 incompatible, 2 invalid input).
+    #[command(subcommand)]
+    Schema(crate::cli::schema::SchemaCommand),
     /// Zero-setup demo: in-memory broker + embedded registry + SQLite.
     Demo(DemoArgs),
+    /// Throughput figures from the real jobs: produce (and optionally process) N users.
+    Bench(BenchArgs),
+    /// Run librdkafka's in-memory MockCluster as a process (tests, benchmarks); prints
+    /// `bootstrap=HOST:PORT` and serves until stopped. Not a real Kafka: see README.
+    MockBroker(MockBrokerArgs),
 }
 
 /// Connection settings shared by the Kafka commands.
@@ -119,6 +127,10 @@ pub struct ProduceArgs {
     /// Stop after N users.
     #[arg(long, env = "EOSFLOW_COUNT")]
     pub count: Option<u64>,
+    /// Stop after this page (inclusive); unlike --count it is absolute, so a restarted producer
+    /// (which resumes from its cursor) aims at the same end.
+    #[arg(long, env = "EOSFLOW_LAST_PAGE")]
+    pub last_page: Option<u64>,
     /// Create the topic with this many partitions if it is missing.
     #[arg(long, env = "EOSFLOW_PARTITIONS")]
     pub partitions: Option<i32>,
@@ -158,6 +170,12 @@ pub struct ProcessArgs {
     /// Exit after this many records were written.
     #[arg(long)]
     pub max_records: Option<u64>,
+    /// Dead-letter topic for records that cannot become rows (default <topic>.dlq).
+    #[arg(long, env = "EOSFLOW_DLQ_TOPIC")]
+    pub dlq_topic: Option<String>,
+    /// Stop at the first poison record (naming its offset) instead of dead-lettering it.
+    #[arg(long)]
+    pub no_dlq: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -169,6 +187,9 @@ pub struct VerifyArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Dead-letter topic where poison records of the topic must be (default <topic>.dlq).
+    #[arg(long, env = "EOSFLOW_DLQ_TOPIC")]
+    pub dlq_topic: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,4 +226,36 @@ pub struct DemoArgs {
     /// Rows of the name table to print.
     #[arg(long, default_value_t = 10)]
     pub show: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MockBrokerArgs {
+    /// Topics to create, as NAME:PARTITIONS (repeatable).
+    #[arg(long = "topic", value_name = "NAME:PARTITIONS")]
+    pub topics: Vec<String>,
+    /// Number of brokers in the cluster.
+    #[arg(long, default_value_t = 1)]
+    pub brokers: i32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// `mock` (in-process MockCluster) or a bootstrap address such as 127.0.0.1:19092 (tansu).
+    #[arg(long, default_value = "mock")]
+    pub broker: String,
+    /// Users to produce.
+    #[arg(long, default_value_t = 100_000)]
+    pub records: u64,
+    /// Users per page = per transaction.
+    #[arg(long, default_value_t = 1000)]
+    pub page_size: u32,
+    /// Delivery mode (tansu needs idempotent).
+    #[arg(long, value_enum, default_value_t = Delivery::Transactional)]
+    pub delivery: Delivery,
+    /// Also process into this sink (sqlite://PATH or postgres://...) and measure it.
+    #[arg(long)]
+    pub sink: Option<String>,
+    /// Most records per sink transaction when processing.
+    #[arg(long, default_value_t = 5000)]
+    pub batch_max: usize,
 }

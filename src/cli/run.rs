@@ -7,7 +7,8 @@ use tokio::runtime::Runtime;
 use tracing::info;
 
 use super::args::{
-    Cli, Command, CommonArgs, Delivery, DemoArgs, ProcessArgs, ProduceArgs, SinkArgs, VerifyArgs,
+    Cli, Command, CommonArgs, Delivery, DemoArgs, MockBrokerArgs, ProcessArgs, ProduceArgs,
+    SinkArgs, VerifyArgs,
 };
 use crate::avro::history::newest_parsed;
 use crate::config::{parse_duration, parse_property, pick, FileConfig};
@@ -91,6 +92,10 @@ fn sink_url(args: &SinkArgs, file: &FileConfig) -> (String, String) {
 
 /// Run the command; the exit code says whether it succeeded (verify: whether exact).
 pub fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode, CliError> {
+    if let Command::Schema(cmd) = &cli.command {
+        // Runs outside our runtime: `check --registry` starts its own.
+        return Ok(crate::cli::schema::run(cmd));
+    }
     let file = FileConfig::load(cli.config.as_deref())?;
     let runtime = Runtime::new().map_err(CliError::Runtime)?;
     install_signal_handlers(&runtime, &shutdown);
@@ -109,6 +114,25 @@ pub fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => run_demo(&args, &runtime, &shutdown),
+        Command::Schema(_) => Ok(ExitCode::SUCCESS), // handled above
+        Command::MockBroker(args) => run_mock_broker(&args, &shutdown),
+        Command::Bench(args) => {
+            let opts = crate::pipeline::bench::BenchOptions {
+                broker: args.broker.clone(),
+                records: args.records,
+                page_size: args.page_size.max(1),
+                delivery: match args.delivery {
+                    Delivery::Transactional => DeliveryMode::Transactional {
+                        transactional_id: "eosflow-bench".into(),
+                    },
+                    Delivery::Idempotent => DeliveryMode::Idempotent,
+                },
+                sink: args.sink.clone(),
+                batch_max: args.batch_max.max(1),
+            };
+            crate::pipeline::bench::run(&opts, &runtime)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -187,6 +211,7 @@ fn run_produce(
         start_page: pick(args.start_page, f.start_page, 1),
         page_size: pick(args.page_size, f.page_size, 1000),
         count: args.count,
+        last_page: args.last_page,
         run_for: duration("--for", &args.run_for)?,
         every: duration("--every", &args.every)?,
         create_partitions: Some(pick(args.partitions, f.partitions, 4)),
@@ -224,6 +249,11 @@ fn run_process(
     let c = common(&args.common, file)?;
     let f = &file.process;
     let (url, table) = sink_url(&args.sink, file);
+    let dlq_topic = (!args.no_dlq).then(|| {
+        args.dlq_topic
+            .clone()
+            .unwrap_or_else(|| format!("{}.dlq", c.topic))
+    });
     let job = process::ProcessJob {
         kafka: c.kafka,
         topic: c.topic,
@@ -243,6 +273,7 @@ fn run_process(
             .map(|d| parse_duration("--exit-when-idle", d))
             .transpose()?,
         max_records: args.max_records,
+        dlq_topic,
         timeout: c.timeout,
     };
     let sink = crate::sink::open(&url, &table).map_err(PipelineError::from)?;
@@ -268,9 +299,14 @@ fn run_verify(
     let (url, table) = sink_url(&args.sink, file);
     let mut sink = crate::sink::open(&url, &table).map_err(PipelineError::from)?;
     let registry = RegistryClient::new(&c.registry, c.timeout).map_err(PipelineError::from)?;
+    let dlq_topic = args
+        .dlq_topic
+        .clone()
+        .unwrap_or_else(|| format!("{}.dlq", c.topic));
     let report = verify::run(
         &c.kafka,
         &c.topic,
+        &dlq_topic,
         sink.as_mut(),
         &registry,
         newest_parsed(),
@@ -305,4 +341,28 @@ fn run_demo(args: &DemoArgs, runtime: &Runtime, shutdown: &Shutdown) -> Result<E
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn run_mock_broker(args: &MockBrokerArgs, shutdown: &Shutdown) -> Result<ExitCode, CliError> {
+    let broker =
+        crate::kafka::mock::DemoBroker::start(args.brokers).map_err(PipelineError::from)?;
+    for spec in &args.topics {
+        let (name, partitions) = spec
+            .rsplit_once(':')
+            .and_then(|(n, p)| Some((n, p.parse::<i32>().ok()?)))
+            .ok_or_else(|| crate::config::ConfigError::Value {
+                name: "--topic",
+                value: spec.clone(),
+                detail: "expected NAME:PARTITIONS, e.g. users:4".into(),
+            })?;
+        broker
+            .create_topic(name, partitions)
+            .map_err(PipelineError::from)?;
+    }
+    println!("bootstrap={}", broker.bootstrap());
+    eprintln!("in-memory MockCluster (not a real Kafka: it shows aborted records and does not fence); stop with Ctrl-C");
+    while !shutdown.requested() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -48,6 +48,8 @@ impl Chunk {
 pub struct Plan {
     pub page_size: u32,
     pub limit: Option<u64>,
+    /// The last page to produce (inclusive), whatever the run's start.
+    pub last_page: Option<u64>,
     produced: u64,
 }
 
@@ -56,12 +58,22 @@ impl Plan {
         Plan {
             page_size: page_size.max(1),
             limit,
+            last_page: None,
             produced: 0,
         }
     }
 
+    /// Stop after page `last` (an absolute end, so restarted runs aim at the same target).
+    pub fn until_page(mut self, last: Option<u64>) -> Self {
+        self.last_page = last;
+        self
+    }
+
     /// The next chunk from `cursor`, or None when the limit is reached.
     pub fn next(&self, cursor: &Cursor) -> Option<Chunk> {
+        if self.last_page.is_some_and(|last| cursor.page > last) {
+            return None;
+        }
         let left_in_page = u64::from(self.page_size.saturating_sub(cursor.index));
         let want = match self.limit {
             Some(limit) => left_in_page.min(limit.saturating_sub(self.produced)),
@@ -274,6 +286,31 @@ mod tests {
                 from: 5,
                 to: 10
             })
+        );
+    }
+
+    #[test]
+    fn the_last_page_is_an_absolute_end() {
+        let plan = Plan::new(10, None).until_page(Some(3));
+        assert_eq!(
+            plan.next(&Cursor {
+                seed: "s".into(),
+                page: 3,
+                index: 4
+            }),
+            Some(Chunk {
+                page: 3,
+                from: 4,
+                to: 10
+            })
+        );
+        assert_eq!(
+            plan.next(&Cursor {
+                seed: "s".into(),
+                page: 4,
+                index: 0
+            }),
+            None
         );
     }
 

@@ -60,6 +60,7 @@ pub fn run(
     let side = SideTopics::for_topic(TOPIC);
     broker.create_topic(&side.rejects, 4)?;
     broker.create_topic(&side.progress, 1)?;
+    broker.create_topic(&format!("{TOPIC}.dlq"), 4)?;
     let produce_job = produce::ProduceJob {
         kafka: kafka.clone(),
         topic: TOPIC.into(),
@@ -72,6 +73,7 @@ pub fn run(
         start_page: 1,
         page_size: opts.page_size.max(1),
         count: Some(opts.records),
+        last_page: None,
         run_for: None,
         every: None,
         create_partitions: None,
@@ -98,6 +100,7 @@ pub fn run(
         reset_offsets: false,
         exit_when_idle: Some(Duration::from_secs(2)),
         max_records: Some(opts.records),
+        dlq_topic: Some(format!("{TOPIC}.dlq")),
         timeout,
     };
     let sink = crate::sink::open(&sink_url, "users")?;
@@ -117,6 +120,7 @@ pub fn run(
     let report = verify::run(
         &kafka,
         TOPIC,
+        &format!("{TOPIC}.dlq"),
         sink.as_mut(),
         &registry,
         reader,

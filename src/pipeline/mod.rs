@@ -9,7 +9,9 @@
 //! Jobs are synchronous (librdkafka's base clients and the SQL drivers are); the few async calls
 //! (registry) run on a tokio runtime handle the caller passes in.
 
+pub mod bench;
 pub mod demo;
+pub mod dlq;
 pub mod meter;
 pub mod process;
 pub mod produce;

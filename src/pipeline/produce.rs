@@ -32,6 +32,8 @@ pub struct ProduceJob {
     pub page_size: u32,
     /// Stop after this many users (replayed ones included).
     pub count: Option<u64>,
+    /// Stop after this page (inclusive): an absolute end that survives restarts.
+    pub last_page: Option<u64>,
     /// Stop starting new chunks after this long.
     pub run_for: Option<Duration>,
     /// Start one chunk every interval (the classic DAG's "every 10 seconds").
@@ -139,7 +141,7 @@ pub fn run(
         }
     };
     let mut producer = PageProducer::new(&job.kafka, job.delivery.clone(), job.timeout)?;
-    let mut plan = Plan::new(job.page_size, job.count);
+    let mut plan = Plan::new(job.page_size, job.count).until_page(job.last_page);
     let mut page: Option<Page> = None;
     let mut meter = Meter::new("users", "chunks", job.count);
     let mut rejects = 0;
