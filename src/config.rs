@@ -67,6 +67,8 @@ pub struct ProduceFile {
     pub start_page: Option<u64>,
     pub page_size: Option<u32>,
     pub partitions: Option<i32>,
+    /// User schema version of `avro/` to write (default: the newest).
+    pub schema_version: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -77,6 +79,8 @@ pub struct ProcessFile {
     pub table: Option<String>,
     pub batch_max: Option<usize>,
     pub batch_linger_ms: Option<u64>,
+    /// Reader schema file (.avsc) for `process` and `verify` (default: the newest in `avro/`).
+    pub reader_schema: Option<PathBuf>,
 }
 
 impl FileConfig {

@@ -3,13 +3,21 @@
 //! - [`history`]: the schemas in `avro/` (compiled in), newest last; the newest is the default
 //!   reader schema of the processor.
 //! - [`wire`]: Confluent framing — magic byte 0, 4-byte big-endian schema id, Avro binary body.
-//! - [`codec`]: [`User`](crate::model::User) to an Avro datum and back, decoding any writer
-//!   version into the reader schema.
+//! - [`codec`]: [`User`](crate::model::User) to an Avro datum of any User schema version.
+//! - [`reader`]: the processor's one reader schema (`--reader-schema`, validated at start), each
+//!   writer schema checked against it once, and decoding: the body read with the writer schema
+//!   alone, then [`project`]ed onto the reader and mapped onto a User by [`user_map`].
+//! - [`project`]: eosflow's own schema resolution, because apache-avro 0.22's ignores reader field
+//!   aliases and fails a writer logical type (timestamp-millis) read as a plain long.
 
 pub mod codec;
 pub mod history;
+pub mod project;
+pub mod reader;
+pub mod user_map;
 pub mod wire;
 
-pub use codec::{decode_user, encode_user, CodecError};
+pub use codec::{encode_user, CodecError};
 pub use history::{newest_user_schema, user_schema_history, SchemaFile};
+pub use reader::{decode_user, load_reader_schema, ReaderSchemaError, WriterChecks};
 pub use wire::{frame, unframe, WireError};

@@ -134,6 +134,9 @@ pub struct ProduceArgs {
     /// Create the topic with this many partitions if it is missing.
     #[arg(long, env = "EOSFLOW_PARTITIONS")]
     pub partitions: Option<i32>,
+    /// Register and write this User schema version of `avro/` (user.vN.avsc); default: the newest.
+    #[arg(long, env = "EOSFLOW_SCHEMA_VERSION", value_name = "N")]
+    pub schema_version: Option<u32>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -176,6 +179,10 @@ pub struct ProcessArgs {
     /// Stop at the first poison record (naming its offset) instead of dead-lettering it.
     #[arg(long)]
     pub no_dlq: bool,
+    /// Reader schema (.avsc) every record is decoded into, whatever version wrote it; default:
+    /// the newest schema in `avro/`. Must parse strictly and map onto a User.
+    #[arg(long, env = "EOSFLOW_READER_SCHEMA", value_name = "PATH")]
+    pub reader_schema: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -190,6 +197,10 @@ pub struct VerifyArgs {
     /// Dead-letter topic where poison records of the topic must be (default <topic>.dlq).
     #[arg(long, env = "EOSFLOW_DLQ_TOPIC")]
     pub dlq_topic: Option<String>,
+    /// Reader schema (.avsc) every record is decoded into, whatever version wrote it; default:
+    /// the newest schema in `avro/`. Must parse strictly and map onto a User.
+    #[arg(long, env = "EOSFLOW_READER_SCHEMA", value_name = "PATH")]
+    pub reader_schema: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,7 @@ use super::args::{
     Cli, Command, CommonArgs, Delivery, DemoArgs, MockBrokerArgs, ProcessArgs, ProduceArgs,
     SinkArgs, VerifyArgs,
 };
-use crate::avro::history::newest_parsed;
+use crate::avro::{load_reader_schema, ReaderSchemaError};
 use crate::config::{parse_duration, parse_property, pick, FileConfig};
 use crate::core::processor::BatchPolicy;
 use crate::kafka::producer::DeliveryMode;
@@ -38,6 +38,8 @@ pub enum CliError {
     UnknownSource(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    ReaderSchema(#[from] ReaderSchemaError),
 }
 
 /// Resolved connection settings.
@@ -73,6 +75,24 @@ fn common(args: &CommonArgs, file: &FileConfig) -> Result<Common, CliError> {
         topic: pick(args.topic.clone(), file.kafka.topic.clone(), "users".into()),
         timeout: parse_duration("--timeout", &timeout)?,
     })
+}
+
+/// The reader schema of `process` and `verify`: flag or env, else the config file, else the
+/// newest in `avro/`; refused at start when it is not strictly valid or not a User.
+fn reader_schema(
+    flag_or_env: Option<&std::path::Path>,
+    file: &FileConfig,
+) -> Result<apache_avro::Schema, CliError> {
+    let path = flag_or_env.or(file.process.reader_schema.as_deref());
+    let schema = load_reader_schema(path)?;
+    match path {
+        Some(path) => info!(reader_schema = %path.display(), "reader schema"),
+        None => info!(
+            reader_schema = crate::avro::newest_user_schema().name,
+            "reader schema (the newest in avro/)"
+        ),
+    }
+    Ok(schema)
 }
 
 fn sink_url(args: &SinkArgs, file: &FileConfig) -> (String, String) {
@@ -215,6 +235,7 @@ fn run_produce(
         run_for: duration("--for", &args.run_for)?,
         every: duration("--every", &args.every)?,
         create_partitions: Some(pick(args.partitions, f.partitions, 4)),
+        schema_version: args.schema_version.or(f.schema_version),
         timeout: c.timeout,
     };
     let mut source: Box<dyn Source> = match args.source.as_str() {
@@ -247,6 +268,7 @@ fn run_process(
     shutdown: &Shutdown,
 ) -> Result<ExitCode, CliError> {
     let c = common(&args.common, file)?;
+    let reader = reader_schema(args.reader_schema.as_deref(), file)?;
     let f = &file.process;
     let (url, table) = sink_url(&args.sink, file);
     let dlq_topic = (!args.no_dlq).then(|| {
@@ -278,14 +300,7 @@ fn run_process(
     };
     let sink = crate::sink::open(&url, &table).map_err(PipelineError::from)?;
     let registry = RegistryClient::new(&c.registry, c.timeout).map_err(PipelineError::from)?;
-    let summary = process::run(
-        &job,
-        sink,
-        &registry,
-        newest_parsed(),
-        runtime.handle(),
-        shutdown,
-    )?;
+    let summary = process::run(&job, sink, &registry, &reader, runtime.handle(), shutdown)?;
     println!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
@@ -296,6 +311,7 @@ fn run_verify(
     runtime: &Runtime,
 ) -> Result<ExitCode, CliError> {
     let c = common(&args.common, file)?;
+    let reader = reader_schema(args.reader_schema.as_deref(), file)?;
     let (url, table) = sink_url(&args.sink, file);
     let mut sink = crate::sink::open(&url, &table).map_err(PipelineError::from)?;
     let registry = RegistryClient::new(&c.registry, c.timeout).map_err(PipelineError::from)?;
@@ -309,7 +325,7 @@ fn run_verify(
         &dlq_topic,
         sink.as_mut(),
         &registry,
-        newest_parsed(),
+        &reader,
         runtime.handle(),
         c.timeout,
     )?;

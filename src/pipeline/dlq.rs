@@ -59,7 +59,7 @@ impl Poison {
 
     pub fn codec(e: &CodecError) -> Self {
         let class = match e {
-            CodecError::Mismatch { .. } => "schema-mismatch",
+            CodecError::Mismatch { .. } | CodecError::Incompatible { .. } => "schema-mismatch",
             _ => "corrupt-avro",
         };
         Poison {
@@ -161,6 +161,17 @@ mod tests {
         assert_eq!(
             Poison::codec(&CodecError::Trailing { trailing: 1 }).class,
             "corrupt-avro"
+        );
+        let incompatible = CodecError::Incompatible {
+            id: 3,
+            reasons: "TYPE_MISMATCH at /fields/12/type: ...".into(),
+        };
+        let poison = Poison::codec(&incompatible);
+        assert_eq!(poison.class, "schema-mismatch");
+        assert!(
+            poison.message.contains("TYPE_MISMATCH"),
+            "{}",
+            poison.message
         );
     }
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::dlq::invalid_user;
 use super::PipelineError;
-use crate::avro::{decode_user, unframe};
+use crate::avro::{decode_user, unframe, WriterChecks};
 use crate::kafka::consumer::read_topic;
 use crate::kafka::KafkaSettings;
 use crate::registry::client::RegistryClient;
@@ -89,6 +89,7 @@ pub fn run(
     let mut expected = BTreeSet::new();
     let mut poison: BTreeSet<(i32, i64)> = BTreeSet::new();
     let mut unavailable: Option<PipelineError> = None;
+    let mut checks = WriterChecks::new();
     read_topic(kafka, topic, timeout, |r| {
         if unavailable.is_some() {
             return;
@@ -97,7 +98,9 @@ pub fn run(
         let decoded = match unframe(value) {
             Err(_) => None,
             Ok((id, body)) => match handle.block_on(registry.schema(id)) {
-                Ok(writer) => decode_user(&writer, reader, body)
+                Ok(writer) => checks
+                    .check(id, reader, &writer)
+                    .and_then(|()| decode_user(&writer, reader, body))
                     .ok()
                     .filter(|u| invalid_user(u).is_none()),
                 Err(e) if e.is_transient() => {
