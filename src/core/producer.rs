@@ -50,7 +50,10 @@ pub struct Plan {
     pub limit: Option<u64>,
     /// The last page to produce (inclusive), whatever the run's start.
     pub last_page: Option<u64>,
+    /// A resumed run first replays the recorded chunk up to this cursor, whole and uncounted.
+    pub replay_until: Option<Cursor>,
     produced: u64,
+    replayed: u64,
 }
 
 impl Plan {
@@ -59,8 +62,23 @@ impl Plan {
             page_size: page_size.max(1),
             limit,
             last_page: None,
+            replay_until: None,
             produced: 0,
+            replayed: 0,
         }
+    }
+
+    /// Replay up to `until` (the recorded cursor) first: those chunks are re-sent whole and do not
+    /// count against the limit, so a resumed run never commits a cursor behind the recorded one.
+    pub fn replaying(mut self, until: Option<&Cursor>) -> Self {
+        self.replay_until = until.cloned();
+        self
+    }
+
+    fn in_replay(&self, cursor: &Cursor) -> bool {
+        self.replay_until
+            .as_ref()
+            .is_some_and(|u| (cursor.page, cursor.index) < (u.page, u.index))
     }
 
     /// Stop after page `last` (an absolute end, so restarted runs aim at the same target).
@@ -73,6 +91,22 @@ impl Plan {
     pub fn next(&self, cursor: &Cursor) -> Option<Chunk> {
         if self.last_page.is_some_and(|last| cursor.page > last) {
             return None;
+        }
+        if let Some(until) = self
+            .replay_until
+            .as_ref()
+            .filter(|_| self.in_replay(cursor))
+        {
+            let to = if until.page == cursor.page {
+                until.index
+            } else {
+                self.page_size
+            };
+            return Some(Chunk {
+                page: cursor.page,
+                from: cursor.index,
+                to,
+            });
         }
         let left_in_page = u64::from(self.page_size.saturating_sub(cursor.index));
         let want = match self.limit {
@@ -92,7 +126,11 @@ impl Plan {
 
     /// The chunk committed: count it and return the cursor after it.
     pub fn committed(&mut self, cursor: &Cursor, chunk: &Chunk) -> Cursor {
-        self.produced += u64::from(chunk.len());
+        if self.in_replay(cursor) {
+            self.replayed += u64::from(chunk.len());
+        } else {
+            self.produced += u64::from(chunk.len());
+        }
         if chunk.to >= self.page_size {
             Cursor {
                 seed: cursor.seed.clone(),
@@ -108,9 +146,14 @@ impl Plan {
         }
     }
 
-    /// Users produced so far.
+    /// New users produced so far (replayed ones not included).
     pub fn produced(&self) -> u64 {
         self.produced
+    }
+
+    /// Users re-sent by the replay of the recorded chunk.
+    pub fn replayed(&self) -> u64 {
+        self.replayed
     }
 }
 
@@ -286,6 +329,46 @@ mod tests {
                 from: 5,
                 to: 10
             })
+        );
+    }
+
+    #[test]
+    fn a_replay_is_whole_and_uncounted_so_the_cursor_never_goes_back() {
+        // Recorded: chunk page 1 [0, 2), next cursor page 2 index 0. A resumed run with --count 1.
+        let recorded = Cursor {
+            seed: "s".into(),
+            page: 2,
+            index: 0,
+        };
+        let mut plan = Plan::new(2, Some(1)).replaying(Some(&recorded));
+        let start = Cursor {
+            seed: "s".into(),
+            page: 1,
+            index: 0,
+        };
+        let replay = plan.next(&start).expect("replay");
+        assert_eq!(
+            replay,
+            Chunk {
+                page: 1,
+                from: 0,
+                to: 2
+            }
+        );
+        let after = plan.committed(&start, &replay);
+        assert_eq!(
+            after, recorded,
+            "back at the recorded cursor, not behind it"
+        );
+        assert_eq!((plan.produced(), plan.replayed()), (0, 2));
+        assert_eq!(
+            plan.next(&after),
+            Some(Chunk {
+                page: 2,
+                from: 0,
+                to: 1
+            }),
+            "then one new user"
         );
     }
 

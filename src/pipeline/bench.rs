@@ -82,6 +82,7 @@ pub fn run(opts: &BenchOptions, runtime: &Runtime) -> Result<(), PipelineError> 
         run_for: None,
         every: None,
         create_partitions: mock.is_none().then_some(4),
+        schema_version: None,
         timeout,
     };
     let p = produce::run(

@@ -77,6 +77,7 @@ pub fn run(
         run_for: None,
         every: None,
         create_partitions: None,
+        schema_version: None,
         timeout,
     };
     let mut generator = Generator::new();

@@ -10,14 +10,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::topic_partition_list::Offset;
 use rdkafka::Message;
 use tokio::runtime::Handle;
 use tracing::{debug, error, info, warn};
 
 use super::dlq::{dead_letter, invalid_user, Poison};
 use super::{PipelineError, Shutdown};
-use crate::avro::{decode_user, unframe};
+use crate::avro::{decode_user, unframe, WriterChecks};
 use crate::core::processor::{BatchPolicy, Offer, ProcessorCore, StartAt};
 use crate::core::Partition;
 use crate::kafka::consumer::{close, commit_offsets, group_consumer, HookContext, RebalanceHook};
@@ -210,6 +211,7 @@ pub fn run(
         shutdown,
         started,
         dlq,
+        checks: WriterChecks::new(),
     };
     let result = poll_loop(&mut ctx, &consumer, &state);
     close(consumer, Duration::from_secs(10));
@@ -222,6 +224,9 @@ pub fn run(
     Ok(s.summary.clone())
 }
 
+/// How long a bounded run (`--exit-when-idle`) waits for its first assignment.
+const NO_ASSIGNMENT_LIMIT: Duration = Duration::from_secs(120);
+
 /// What the poll loop reads besides the consumer and the shared state.
 struct LoopContext<'a> {
     job: &'a ProcessJob,
@@ -231,6 +236,8 @@ struct LoopContext<'a> {
     shutdown: &'a Shutdown,
     started: Instant,
     dlq: Option<PageProducer>,
+    /// Each writer schema id checked against the reader once.
+    checks: WriterChecks,
 }
 
 fn poll_loop(
@@ -240,6 +247,8 @@ fn poll_loop(
 ) -> Result<(), PipelineError> {
     let (job, shutdown, started) = (ctx.job, ctx.shutdown, ctx.started);
     let mut last_record = Instant::now();
+    let mut unassigned_since: Option<Instant> = None;
+    let mut last_check = Instant::now();
     let now_ms = || started.elapsed().as_millis() as u64;
     loop {
         if shutdown.requested() {
@@ -249,7 +258,7 @@ fn poll_loop(
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 last_record = Instant::now();
-                let decoded = decode(&m, ctx.registry, ctx.reader, ctx.handle)?;
+                let decoded = decode(&m, ctx)?;
                 let (p, o) = (m.partition(), m.offset());
                 let mut s = lock(state);
                 let offer = match decoded {
@@ -303,15 +312,39 @@ fn poll_loop(
             break;
         }
         if s.core.assigned().is_empty() {
-            // Waiting for the group to assign partitions is not idleness.
+            // Waiting for the group to assign partitions is not idleness; but a bounded run that
+            // never gets any fails clearly instead of waiting forever.
             last_record = Instant::now();
+            let unassigned = *unassigned_since.get_or_insert_with(Instant::now);
+            if job.exit_when_idle.is_some() && unassigned.elapsed() >= NO_ASSIGNMENT_LIMIT {
+                return Err(PipelineError::Other(format!(
+                    "no partition of {} was assigned to this member of group {:?} within {}s: another member (or a dead one the broker has not expired) holds them; check the group with your Kafka tools or use another group",
+                    job.topic,
+                    job.group,
+                    NO_ASSIGNMENT_LIMIT.as_secs()
+                )));
+            }
+        } else {
+            unassigned_since = None;
         }
-        let idle = job
-            .exit_when_idle
-            .is_some_and(|d| last_record.elapsed() >= d);
-        if idle && s.core.open_rows() == 0 {
-            info!("idle: nothing new; exiting");
-            break;
+        if let Some(d) = job.exit_when_idle {
+            let quiet = last_record.elapsed();
+            if quiet >= d
+                && s.core.open_rows() == 0
+                && last_check.elapsed() >= Duration::from_secs(1)
+            {
+                drop(s);
+                last_check = Instant::now();
+                // Idle means caught up, not merely quiet: a slow first fetch is not the end.
+                if caught_up(consumer, &job.topic) {
+                    info!("idle and caught up with every assigned partition; exiting");
+                    break;
+                }
+                if quiet >= d * 10 {
+                    warn!("quiet for {quiet:?} without reaching the high watermarks (an open transaction?); exiting");
+                    break;
+                }
+            }
         }
     }
     let offsets = lock(state).flush()?;
@@ -319,14 +352,34 @@ fn poll_loop(
     Ok(())
 }
 
+/// Has this member read every assigned partition up to its high watermark? (librdkafka's
+/// position moves past transaction markers, so a fully read partition has position = high.)
+fn caught_up(consumer: &BaseConsumer<HookContext>, topic: &str) -> bool {
+    let Ok(positions) = consumer.position() else {
+        return false;
+    };
+    positions.elements_for_topic(topic).iter().all(|e| {
+        let high = consumer
+            .fetch_watermarks(topic, e.partition(), Duration::from_secs(2))
+            .map(|(_, high)| high);
+        match (e.offset(), high) {
+            (Offset::Offset(pos), Ok(high)) => pos >= high,
+            // Nothing fetched yet: caught up only if the partition is empty.
+            (_, Ok(high)) => consumer
+                .fetch_watermarks(topic, e.partition(), Duration::from_secs(2))
+                .is_ok_and(|(low, _)| low >= high),
+            (_, Err(_)) => false,
+        }
+    })
+}
+
 /// Decode one record into a row, or say why it is poison. Only a registry that stays unreachable
 /// after retries is an error.
 fn decode(
     m: &rdkafka::message::BorrowedMessage<'_>,
-    registry: &RegistryClient,
-    reader: &Schema,
-    handle: &Handle,
+    ctx: &mut LoopContext<'_>,
 ) -> Result<Result<Row, Poison>, PipelineError> {
+    let (registry, reader, handle) = (ctx.registry, ctx.reader, ctx.handle);
     let (id, body) = match unframe(m.payload().unwrap_or_default()) {
         Ok(framed) => framed,
         Err(e) => return Ok(Err(Poison::wire(&e))),
@@ -346,6 +399,9 @@ fn decode(
             },
         }
     };
+    if let Err(e) = ctx.checks.check(id, reader, &writer) {
+        return Ok(Err(Poison::codec(&e)));
+    }
     let user = match decode_user(&writer, reader, body) {
         Ok(user) => user,
         Err(e) => return Ok(Err(Poison::codec(&e))),

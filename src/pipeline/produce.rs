@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use super::meter::Meter;
 use super::progress::{self, SideTopics};
 use super::{PipelineError, Shutdown};
-use crate::avro::{encode_user, frame, newest_user_schema};
+use crate::avro::{encode_user, frame, newest_user_schema, user_schema_history, SchemaFile};
 use crate::core::producer::{resume, Chunk, Cursor, Plan, Progress, Resume};
 use crate::kafka::admin;
 use crate::kafka::producer::{self, DeliveryMode, OutRecord, PageProducer, ProducerStats};
@@ -30,7 +30,7 @@ pub struct ProduceJob {
     pub seed: String,
     pub start_page: u64,
     pub page_size: u32,
-    /// Stop after this many users (replayed ones included).
+    /// Stop after this many new users (the replay of the recorded chunk is not counted).
     pub count: Option<u64>,
     /// Stop after this page (inclusive): an absolute end that survives restarts.
     pub last_page: Option<u64>,
@@ -40,6 +40,8 @@ pub struct ProduceJob {
     pub every: Option<Duration>,
     /// Create missing topics with this many partitions (None: they must exist).
     pub create_partitions: Option<i32>,
+    /// The User schema version of `avro/` to register and write (None: the newest).
+    pub schema_version: Option<u32>,
     pub timeout: Duration,
 }
 
@@ -47,6 +49,7 @@ pub struct ProduceJob {
 #[derive(Debug, Clone)]
 pub struct ProduceSummary {
     pub users: u64,
+    pub replayed: u64,
     pub rejects: u64,
     pub schema_id: u32,
     pub resumed_at: Option<Cursor>,
@@ -70,7 +73,11 @@ impl std::fmt::Display for ProduceSummary {
             self.schema_id,
         )?;
         if let Some(at) = &self.resumed_at {
-            write!(f, "resumed at page {} index {}, ", at.page, at.index)?;
+            write!(
+                f,
+                "resumed at page {} index {} ({} users replayed), ",
+                at.page, at.index, self.replayed
+            )?;
         }
         write!(
             f,
@@ -94,6 +101,7 @@ pub fn run(
     shutdown: &Shutdown,
 ) -> Result<ProduceSummary, PipelineError> {
     let started = Instant::now();
+    let schema_file = schema_file(job.schema_version)?;
     match job.create_partitions {
         Some(n) => {
             admin::ensure_topic(&job.kafka, &job.topic, n, 1, &[], job.timeout)?;
@@ -105,12 +113,11 @@ pub fn run(
             }
         }
     }
-    let schema_file = newest_user_schema();
     let schema_id =
         handle.block_on(registry.register(&value_subject(&job.topic), schema_file.text))?;
     let schema = Schema::parse_str(schema_file.text)
         .map_err(|e| PipelineError::Other(format!("{}: {e}", schema_file.name)))?;
-    info!(schema_id, subject = %value_subject(&job.topic), "schema registered");
+    info!(schema_id, subject = %value_subject(&job.topic), file = schema_file.name, "schema registered");
     if job.delivery == DeliveryMode::Idempotent {
         warn!("delivery=idempotent: no Kafka transactions; the cursor is written after each chunk is acknowledged, and exactly-once in the sink relies on deterministic UUIDv5 keys");
     }
@@ -141,7 +148,11 @@ pub fn run(
         }
     };
     let mut producer = PageProducer::new(&job.kafka, job.delivery.clone(), job.timeout)?;
-    let mut plan = Plan::new(job.page_size, job.count).until_page(job.last_page);
+    // A resumed run re-sends the recorded chunk whole (not counted against --count) first.
+    let replay_until = resumed_at.as_ref().and(stored.as_ref()).map(|p| &p.next);
+    let mut plan = Plan::new(job.page_size, job.count)
+        .until_page(job.last_page)
+        .replaying(replay_until);
     let mut page: Option<Page> = None;
     let mut meter = Meter::new("users", "chunks", job.count);
     let mut rejects = 0;
@@ -182,6 +193,7 @@ pub fn run(
     meter.finish();
     Ok(ProduceSummary {
         users: plan.produced(),
+        replayed: plan.replayed(),
         rejects,
         schema_id,
         resumed_at,
@@ -189,6 +201,22 @@ pub fn run(
         stats: producer.stats(),
         elapsed: started.elapsed(),
     })
+}
+
+/// The history's schema `version` (None: the newest).
+pub fn schema_file(version: Option<u32>) -> Result<&'static SchemaFile, PipelineError> {
+    let Some(version) = version else {
+        return Ok(newest_user_schema());
+    };
+    user_schema_history()
+        .iter()
+        .find(|f| f.version == version)
+        .ok_or_else(|| {
+            PipelineError::Other(format!(
+                "--schema-version {version}: avro/ has User schema versions 1 to {}",
+                newest_user_schema().version
+            ))
+        })
 }
 
 /// Sleep until `at`, waking early on shutdown.
