@@ -10,10 +10,10 @@
 //! | [`avro`] | the User schema history in `avro/`, Confluent wire format (magic 0 + 4-byte id + Avro binary), encode, decode-and-project into the reader schema |
 //! | [`schema`] | eosflow's Avro schema-evolution engine: Java Avro's reader/writer compatibility rules (what Confluent's registry runs), Confluent's levels, a parser as strict as Java's |
 //! | [`registry`] | Schema Registry: a client ([`registry::client`], over `schema_registry_converter`) and a Confluent-compatible server ([`registry::server`]) |
-//! | [`source`] | where users come from: the offline deterministic [`source::generator`] |
-//! | [`kafka`] | rdkafka adapters: client config, transactional/idempotent page producer, consumer with rebalance hooks, topic admin, the in-memory demo broker |
-//! | [`sink`] | where rows go, behind one [`sink::Sink`] trait: [`sink::sqlite`], [`sink::postgres`] — rows and offsets in one database transaction |
-//! | [`pipeline`] | the jobs that wire core + adapters: `produce`, `process`, `verify`, `demo` |
+//! | [`source`] | where users come from: the offline deterministic [`source::generator`], a randomuser-compatible [`source::http`] API, and [`source::randomuser`] formatting + validation (rejects keep their position) |
+//! | [`kafka`] | rdkafka adapters: client config, transactional/idempotent chunk producer (records + progress cursor in one transaction), consumer with rebalance hooks, topic admin, the in-memory demo broker |
+//! | [`sink`] | where rows go, behind one [`sink::Sink`] trait: [`sink::sqlite`], [`sink::postgres`] (rows and offsets in one database transaction), [`sink::cassandra`] (idempotent rows, then offsets) |
+//! | [`pipeline`] | the jobs that wire core + adapters: `produce` (+ progress/rejects), `process` (+ dead letters), `verify`, `demo`, `bench` |
 //! | [`config`] | one typed config: file, `EOSFLOW_*` env, flags (flags > env > file) |
 //! | [`cli`] | argument parsing and wiring only |
 //!

@@ -104,12 +104,12 @@ fn every_poison_class_ends_in_the_dlq_and_good_records_still_land() {
         "--sink",
         &sink,
     ];
-    let out = run_ok(
-        eosflow()
-            .arg("process")
-            .args(args)
-            .args(["--exit-when-idle", "3s"]),
-    );
+    let out = run_ok(eosflow().arg("process").args(args).args([
+        "--exit-when-idle",
+        "3s",
+        "--group",
+        &unique("group"),
+    ]));
     assert!(
         stdout(&out).contains("processed 40 records") && stdout(&out).contains("7 dead-lettered"),
         "{}",

@@ -25,7 +25,7 @@ fn fetch(seed: &str, page: u64, size: u32) -> Vec<User> {
 // ---- checkers, written independently of the generator's own calendar code ----
 
 fn is_leap(y: u32) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+    y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400))
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS.mmmZ` into `(y, m, d)`, checking every field.

@@ -1,7 +1,7 @@
 //! Processors in a consumer group on tansu + PostgreSQL: a second processor joins mid-stream
-//! (the group splits the partitions), then the first is SIGKILLed (the survivor takes its
-//! partitions and resumes from the offsets stored with the rows): verify exact. And SIGTERM:
-//! the open batch is committed and the processor exits 0 in bounded time.
+//! (the group splits the partitions), then the first leaves (the survivor takes its partitions and
+//! resumes from the offsets stored with the rows): verify exact. And SIGTERM: the open batch is
+//! committed and the processor exits 0 in bounded time.
 
 mod common;
 
@@ -88,29 +88,53 @@ impl Setup {
     }
 }
 
+/// A second processor joins mid-stream (the group splits the partitions; both write), then the
+/// first leaves with SIGTERM (it commits its batch and leaves the group); the survivor takes its
+/// partitions from the offsets stored with the rows and finishes: exact.
+///
+/// Why SIGTERM and not SIGKILL here: tansu 0.6 keeps a killed member in the group, so its
+/// partitions stay assigned to the dead member and are never handed over (observed: after the
+/// rebalance the survivor was given only its own half). A killed processor's partitions are
+/// covered by restarts instead (`tests/pipeline_e2e.rs`); the handover from a dead member needs a
+/// broker that expires sessions (any real Kafka).
 #[test]
-fn a_second_processor_joins_then_the_first_is_killed_and_the_survivor_finishes_exactly() {
+fn a_second_processor_shares_the_partitions_then_takes_over_from_one_that_leaves() {
     const USERS: u64 = 20_000;
     let s = Setup::new(USERS);
     // Small batches so the stream takes a while and the group changes land mid-stream.
     let slow = ["--batch-max", "100", "--batch-linger-ms", "50"];
-    let mut first = s.processor(&[&slow[..], &["--exit-when-idle", "60s"]].concat());
+    let first = s.processor(&[&slow[..], &["--exit-when-idle", "60s"]].concat());
     s.wait_rows(1000);
-    let second = s.processor(&[&slow[..], &["--exit-when-idle", "40s"]].concat());
+    let second = s.processor(&[&slow[..], &["--exit-when-idle", "10s"]].concat());
     s.wait_rows(6000);
-    first.kill().expect("SIGKILL the first processor");
-    first.wait().expect("reaped");
+    let term = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let first = first.wait_with_output().expect("first exits");
+    assert!(first.status.success(), "the first left cleanly");
     let out = second.wait_with_output().expect("second finishes");
     let summary = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{summary}");
-    let processed: u64 = summary
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("summary: {summary}"));
+    let processed = |text: &str| -> u64 {
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let (a, b) = (
+        processed(&String::from_utf8_lossy(&first.stdout)),
+        processed(&summary),
+    );
     assert!(
-        processed > 0 && processed < USERS,
-        "the survivor did part of the work: {summary}"
+        a > 0 && b > 0,
+        "both processors did part of the work: {a} + {b}"
+    );
+    assert_eq!(
+        a + b,
+        USERS,
+        "each record applied once between them: {a} + {b}"
     );
     s.verify_exact(USERS);
 }

@@ -132,14 +132,20 @@ fn fifty_thousand_users_are_produced_processed_and_verified_exact() {
         "--sink",
         &sink,
     ];
-    run_ok(
-        eosflow()
-            .arg("process")
-            .args(common_args)
-            .args(["--exit-when-idle", "3s"]),
+    let processed = run_ok(eosflow().arg("process").args(common_args).args([
+        "--exit-when-idle",
+        "3s",
+        "--group",
+        &unique("group"),
+    ]));
+    let valid = 50_000 - rejected_in(10, 5000);
+    assert!(
+        stdout(&processed).contains(&format!("processed {valid} records")),
+        "{}\n{}",
+        stdout(&processed),
+        String::from_utf8_lossy(&processed.stderr)
     );
     let out = run_ok(eosflow().arg("verify").args(common_args).arg("--json"));
-    let valid = 50_000 - rejected_in(10, 5000);
     let expected = serde_json::json!({"expected": valid, "present": valid, "missing": 0, "duplicates": 0, "extra": 0});
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(stdout(&out).trim()).expect("json"),

@@ -117,6 +117,19 @@ fn producer(bootstrap: &str, registry: &str, topic: &str, delivery: &str, id: &s
 }
 
 fn kill_restart_finish(bootstrap: &str, topic: &str, delivery: &str) {
+    // The producer creates its progress topic compacted, and a broker may compact away the history
+    // this test checks: give it a plain one first (MockCluster's are plain already).
+    if delivery == "idempotent" {
+        eosflow::kafka::admin::ensure_topic(
+            &KafkaSettings::new(bootstrap),
+            &format!("{topic}.progress"),
+            1,
+            1,
+            &[],
+            TIMEOUT,
+        )
+        .expect("progress topic");
+    }
     let registry = Registry::start();
     let id = unique("producer");
     let mut rng = Rng::from_env();

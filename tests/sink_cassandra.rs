@@ -32,7 +32,7 @@ fn user(seed: &str, i: u32, variant: &str) -> User {
         "source_seed": seed,
         "source_page": 1 + i64::from(i / 100),
         "source_index": i % 100,
-        "external_id": (i % 2 == 0).then(|| format!("ext-{i}")),
+        "external_id": i.is_multiple_of(2).then(|| format!("ext-{i}")),
         "first_name": format!("Zoë{variant}"),
         "last_name": "O'Brien; DROP TABLE x; --",
         "gender": "female",
@@ -53,7 +53,7 @@ fn user(seed: &str, i: u32, variant: &str) -> User {
         );
         map.insert(
             "age".into(),
-            serde_json::json!((i % 4 != 0).then_some(20 + i % 50)),
+            serde_json::json!((!i.is_multiple_of(4)).then_some(20 + i % 50)),
         );
         map.insert(
             "cell".into(),

@@ -47,6 +47,7 @@ fn job(broker: &DemoBroker, topic: &str, count: u64) -> ProduceJob {
         run_for: None,
         every: None,
         create_partitions: None,
+        schema_version: None,
         timeout: TIMEOUT,
     }
 }

@@ -21,7 +21,7 @@ pub fn user(seed: &str, i: u32, variant: &str) -> User {
         source_seed: seed.into(),
         source_page: 1 + i64::from(i / 100),
         source_index: (i % 100) as i32,
-        external_id: (i % 2 == 0).then(|| format!("ext-{i}")),
+        external_id: i.is_multiple_of(2).then(|| format!("ext-{i}")),
         first_name: format!("Zoë{variant}"),
         last_name: "Ñandú-山田 O'Brien".into(),
         gender: "female".into(),
@@ -34,8 +34,8 @@ pub fn user(seed: &str, i: u32, variant: &str) -> User {
         phone: "+1 (555) 010-0000".into(),
         picture: format!("https://example.com/p/{i}.jpg"),
         // v2 fields: a variant flips nat between Some and None and changes age and cell.
-        nat: ((i % 3 != 0) == variant.is_empty()).then(|| "UA".into()),
-        age: (i % 5 != 0).then(|| 18 + (i % 60) as i32 + variant.len() as i32),
+        nat: (i.is_multiple_of(3) != variant.is_empty()).then(|| "UA".into()),
+        age: (!i.is_multiple_of(5)).then(|| 18 + (i % 60) as i32 + variant.len() as i32),
         cell: (i % 2 == 1).then(|| format!("+380 (50) 0{}{i:06}", variant.len())),
     }
 }

@@ -7,13 +7,13 @@
 //!
 //! | file | what lives there |
 //! |---|---|
-//! | [`api`], [`api_settings`] | axum routes: request parsing, Confluent-shaped JSON answers |
-//! | [`state`], [`ops`] | the registry's data (what `registry.json` holds), its queries and mutations |
-//! | [`store`] | one mutex around the state; atomic, fsynced persistence to `dir/registry.json` |
-//! | [`level`] | compatibility levels and modes; which versions a level checks, in which direction |
-//! | [`compat`] | the single reader-can-read-writer decision (apache-avro today, swappable) |
-//! | [`schema`] | parsing submissions (with references), schema identity, compact JSON |
-//! | [`error`] | start-up errors and the `{"error_code", "message"}` API errors |
+//! | `api`, `api_settings` | axum routes: request parsing, Confluent-shaped JSON answers |
+//! | `state`, `ops` | the registry's data (what `registry.json` holds), its queries and mutations |
+//! | `store` | one mutex around the state; atomic, fsynced persistence to `dir/registry.json` |
+//! | `level` | compatibility levels and modes; which versions a level checks, in which direction |
+//! | `compat` | the single reader-can-read-writer decision, made by [`crate::schema`] (Java Avro's rules) |
+//! | `schema` | parsing submissions (with references), schema identity, compact JSON |
+//! | `error` | start-up errors and the `{"error_code", "message"}` API errors |
 //!
 //! Two schemas are "the same" (same id, no new version) when apache-avro renders them to the
 //! same normalized JSON: formatting and key order do not matter, defaults and logical types do.
