@@ -227,7 +227,7 @@ fn user_fields(u: &User) -> Vec<(&'static str, Value)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::avro::history::{newest_parsed, user_schema_history};
     use crate::avro::reader::decode_user;

@@ -7,27 +7,11 @@ use crate::model::User;
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 
+/// The codec tests' sample user, without an external id.
 fn sample() -> User {
     User {
-        source_name: "generator".into(),
-        source_seed: "s".into(),
-        source_page: 3,
-        source_index: 7,
         external_id: None,
-        first_name: "Jennie".into(),
-        last_name: "Nichols".into(),
-        gender: "female".into(),
-        address: "8929 Valwood Pkwy, Billings, Michigan, United States".into(),
-        post_code: "63104".into(),
-        email: "jennie.nichols@example.com".into(),
-        username: "yellowpeacock117".into(),
-        dob: "1992-03-08T15:13:16.688Z".into(),
-        registered_date: "2007-07-09T05:51:59.390Z".into(),
-        phone: "(272) 790-0888".into(),
-        picture: "https://randomuser.me/api/portraits/med/women/75.jpg".into(),
-        nat: Some("US".into()),
-        age: Some(33),
-        cell: Some("(489) 330-2385".into()),
+        ..crate::avro::codec::tests::sample()
     }
 }
 
