@@ -253,6 +253,13 @@ impl<'a> Checker<'a> {
     }
 
     /// The value at a dotted path; records why when it is missing.
+    /// Record that `path` holds `other` where `wanted` was expected; always None.
+    fn wrong_type<T>(&mut self, path: &str, wanted: &str, other: &Value) -> Option<T> {
+        self.problems
+            .push(format!("{path}: {}", describe_missing(Some(other), wanted)));
+        None
+    }
+
     fn lookup(&mut self, path: &str) -> Option<&'a Value> {
         let mut at = self.root;
         let mut walked = 0;
@@ -286,14 +293,7 @@ impl<'a> Checker<'a> {
                 self.problems.push(format!("{path}: empty"));
                 None
             }
-            other => {
-                self.problems.push(format!(
-                    "{path}: expected a string, got {} {}",
-                    kind(other),
-                    preview(other)
-                ));
-                None
-            }
+            other => self.wrong_type(path, "a string", other),
         }
     }
 
@@ -326,14 +326,7 @@ impl<'a> Checker<'a> {
         match self.lookup(path)? {
             Value::Number(n) if n.is_u64() => Some(n.to_string()),
             Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-            other => {
-                self.problems.push(format!(
-                    "{path}: expected a whole number or a string, got {} {}",
-                    kind(other),
-                    preview(other)
-                ));
-                None
-            }
+            other => self.wrong_type(path, "a whole number or a string", other),
         }
     }
 
@@ -349,14 +342,7 @@ impl<'a> Checker<'a> {
                 self.problems.push(format!("{path}: empty"));
                 None
             }
-            other => {
-                self.problems.push(format!(
-                    "{path}: expected a whole number or a string, got {} {}",
-                    kind(other),
-                    preview(other)
-                ));
-                None
-            }
+            other => self.wrong_type(path, "a whole number or a string", other),
         }
     }
 
@@ -386,14 +372,7 @@ impl<'a> Checker<'a> {
                 ));
                 None
             }
-            other => {
-                self.problems.push(format!(
-                    "nat: expected a string, got {} {}",
-                    kind(other),
-                    preview(other)
-                ));
-                None
-            }
+            other => self.wrong_type("nat", "a string", other),
         }
     }
 
@@ -413,11 +392,7 @@ impl<'a> Checker<'a> {
                 }
                 Value::Number(n) if n.is_u64() => format!("{n} is too large for an int"),
                 Value::Number(n) => format!("{n} is not a whole number"),
-                other => format!(
-                    "expected a whole number, got {} {}",
-                    kind(other),
-                    preview(other)
-                ),
+                other => describe_missing(Some(other), "a whole number"),
             };
             self.problems.push(format!("dob.age: {problem}"));
             return None;
@@ -446,14 +421,7 @@ impl<'a> Checker<'a> {
             None | Some(Value::Null) => Some(None),
             Some(Value::String(s)) if s.trim().is_empty() => Some(None),
             Some(Value::String(s)) => Some(Some(s.clone())),
-            Some(other) => {
-                self.problems.push(format!(
-                    "login.uuid: expected a string, got {} {}",
-                    kind(other),
-                    preview(other)
-                ));
-                None
-            }
+            Some(other) => self.wrong_type("login.uuid", "a string", other),
         }
     }
 }
