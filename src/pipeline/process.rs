@@ -359,15 +359,13 @@ fn caught_up(consumer: &BaseConsumer<HookContext>, topic: &str) -> bool {
         return false;
     };
     positions.elements_for_topic(topic).iter().all(|e| {
-        let high = consumer
-            .fetch_watermarks(topic, e.partition(), Duration::from_secs(2))
-            .map(|(_, high)| high);
-        match (e.offset(), high) {
-            (Offset::Offset(pos), Ok(high)) => pos >= high,
+        match (
+            e.offset(),
+            consumer.fetch_watermarks(topic, e.partition(), Duration::from_secs(2)),
+        ) {
+            (Offset::Offset(pos), Ok((_, high))) => pos >= high,
             // Nothing fetched yet: caught up only if the partition is empty.
-            (_, Ok(high)) => consumer
-                .fetch_watermarks(topic, e.partition(), Duration::from_secs(2))
-                .is_ok_and(|(low, _)| low >= high),
+            (_, Ok((low, high))) => low >= high,
             (_, Err(_)) => false,
         }
     })
