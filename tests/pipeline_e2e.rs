@@ -54,6 +54,9 @@ impl Pipeline {
                 "200",
             ]);
             c.args(["--exit-when-idle", "3s"]);
+            // One logical processor, restarted: static membership lets the restart take over the
+            // SIGKILLed predecessor's partitions at once (tansu never expires the dead member).
+            c.args(["--instance-id", &format!("{}-processor", self.group)]);
         }
         c
     }

@@ -158,6 +158,12 @@ pub struct ProcessArgs {
     /// Consumer group id.
     #[arg(long, env = "EOSFLOW_GROUP")]
     pub group: Option<String>,
+    /// Static group membership (group.instance.id): a restarted processor with the same id takes
+    /// over its predecessor's partitions at once instead of waiting for its session to expire.
+    /// Give every processor of the group its own stable id. A static member does not leave the
+    /// group on shutdown; its partitions move only after session.timeout.ms.
+    #[arg(long, env = "EOSFLOW_INSTANCE_ID")]
+    pub instance_id: Option<String>,
     /// Most records per sink transaction.
     #[arg(long, env = "EOSFLOW_BATCH_MAX")]
     pub batch_max: Option<usize>,

@@ -276,8 +276,14 @@ fn run_process(
             .clone()
             .unwrap_or_else(|| format!("{}.dlq", c.topic))
     });
+    let mut kafka = c.kafka;
+    if let Some(id) = &args.instance_id {
+        kafka
+            .properties
+            .push(("group.instance.id".to_string(), id.clone()));
+    }
     let job = process::ProcessJob {
-        kafka: c.kafka,
+        kafka,
         topic: c.topic,
         group: pick(
             args.group.clone(),
