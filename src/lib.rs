@@ -9,13 +9,16 @@
 //! | [`core`] | **sans-I/O exactly-once protocol**: batches, per-partition offsets, seek and commit decisions for the processor ([`core::processor`]), page/cursor planning for the producer ([`core::producer`]). Pure state, driven by tests without Kafka |
 //! | [`avro`] | the User schema history in `avro/`, Confluent wire format (magic 0 + 4-byte id + Avro binary), encode, decode-and-project into the reader schema |
 //! | [`schema`] | eosflow's Avro schema-evolution engine: Java Avro's reader/writer compatibility rules (what Confluent's registry runs), Confluent's levels, a parser as strict as Java's |
-//! | [`registry`] | Schema Registry: a client ([`registry::client`], over `schema_registry_converter`) and a Confluent-compatible server ([`registry::server`]) |
+//! | [`registry`] | Schema Registry: a client ([`registry::client`], over `schema_registry_converter`) and a Confluent-compatible server ([`registry::server`]); `doctor`'s read-only [`registry::probe`] |
 //! | [`source`] | where users come from: the offline deterministic [`source::generator`], a randomuser-compatible [`source::http`] API, and [`source::randomuser`] formatting + validation (rejects keep their position) |
-//! | [`kafka`] | rdkafka adapters: client config, transactional/idempotent chunk producer (records + progress cursor in one transaction), consumer with rebalance hooks, topic admin, the in-memory demo broker |
+//! | [`kafka`] | rdkafka adapters: client config, transactional/idempotent chunk producer (records + progress cursor in one transaction), consumer with rebalance hooks, topic admin, the in-memory demo broker, a raw ApiVersions probe ([`kafka::api_versions`]) |
 //! | [`sink`] | where rows go, behind one [`sink::Sink`] trait: [`sink::sqlite`], [`sink::postgres`] (rows and offsets in one database transaction), [`sink::cassandra`] (idempotent rows, then offsets) |
-//! | [`pipeline`] | the jobs that wire core + adapters: `produce` (+ progress/rejects), `process` (+ dead letters), `verify`, `demo`, `bench` |
+//! | [`pipeline`] | the jobs that wire core + adapters: `produce` (+ progress/rejects), `process` (+ dead letters), `verify`, `demo`, `bench`, `doctor` (checks every connection) |
+//! | [`metrics`] | Prometheus: a hand-rolled registry (atomic counters, gauges, fixed-bucket histograms) and text-format encoder, sans-I/O; the catalogue of every exported metric; the `/metrics` HTTP adapter (`--metrics-listen`) |
 //! | [`config`] | one typed config: file, `EOSFLOW_*` env, flags (flags > env > file) |
+//! | [`secret`] | passwords that never print, which keys are secret, scrubbing registered secrets from logs and errors |
 //! | [`cli`] | argument parsing and wiring only |
+//! | [`fuzzing`] | the fuzz targets' bodies (`fuzz/`, cargo-fuzz): wire format + Avro decode, randomuser pages, schema parse + compatibility, registry request bodies; replayed over the committed corpora by `tests/fuzz_corpus.rs` |
 //!
 //! The exactly-once argument, in one paragraph: a user's identity is its position in a
 //! deterministic source (`source`, `seed`, `page`, `index`), and its row key is
@@ -29,10 +32,13 @@ pub mod avro;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod fuzzing;
 pub mod kafka;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod registry;
 pub mod schema;
+pub mod secret;
 pub mod sink;
 pub mod source;

@@ -13,10 +13,28 @@ fn main() -> ExitCode {
     match run(cli, Shutdown::new()).map_err(anyhow::Error::from) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Secrets the configuration named are scrubbed, whatever a library put in its error.
+            eprintln!("error: {}", eosflow::secret::scrub(&explain(&e)));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, joined by ": ", leaving out a cause whose text the message already
+/// carries (most of ours embed their source, so `{:#}` would print it twice).
+fn explain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn init_logging(format: LogFormat) {
@@ -28,7 +46,7 @@ fn init_logging(format: LogFormat) {
         });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(eosflow::secret::scrubbed_stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),

@@ -332,6 +332,7 @@ fn check_files(level: Level, candidate: &Path, previous: &[&Path]) -> Outcome {
         registry: None,
         subject: None,
         timeout_secs: 5,
+        registry_auth: Default::default(),
     }))
 }
 
@@ -496,6 +497,7 @@ fn check_against_a_registry_subject() {
             registry: Some(url.to_string()),
             subject: Some("users-value".to_string()),
             timeout_secs: 5,
+            registry_auth: Default::default(),
         }))
     };
     assert_eq!(ask(&url, V2_DEFAULT).code, COMPATIBLE);

@@ -37,6 +37,10 @@ pub enum Command {
     Process(ProcessArgs),
     /// Reconcile a topic with a sink: expected, present, missing, duplicates, extra.
     Verify(VerifyArgs),
+    /// Check the connections `process` and `produce` need: broker (and transaction support),
+    /// topics, registry, sink; --timeout per request, default 5s here (exit 0 all pass, 1 a
+    /// check failed, 2 invalid configuration).
+    Doctor(DoctorArgs),
     /// Schema Registry commands.
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -59,7 +63,7 @@ pub struct CommonArgs {
     #[arg(long, env = "EOSFLOW_BOOTSTRAP")]
     pub bootstrap: Option<String>,
     /// Schema Registry URL.
-    #[arg(long, env = "EOSFLOW_REGISTRY")]
+    #[arg(long, env = "EOSFLOW_REGISTRY", hide_env_values = true)]
     pub registry: Option<String>,
     /// Topic of user records.
     #[arg(long, env = "EOSFLOW_TOPIC")]
@@ -67,9 +71,23 @@ pub struct CommonArgs {
     /// Timeout for broker and registry operations (e.g. 30s).
     #[arg(long, env = "EOSFLOW_TIMEOUT")]
     pub timeout: Option<String>,
-    /// librdkafka property passed through (repeatable), e.g. security.protocol=SASL_SSL.
+    /// librdkafka property passed through (repeatable), e.g. linger.ms=10; overrides
+    /// EOSFLOW_KAFKA_PROPERTIES and [kafka.properties].
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
     pub kafka_properties: Vec<String>,
+    #[command(flatten)]
+    pub kafka_security: crate::cli::security::KafkaSecurityArgs,
+    #[command(flatten)]
+    pub registry_auth: crate::cli::security::RegistryAuthArgs,
+}
+
+/// Prometheus metrics of a long-running job (`produce`, `process`).
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics at http://ADDR/metrics while the job runs, e.g. 127.0.0.1:9464
+    /// (port 0 picks a free port; the address is logged).
+    #[arg(long, env = "EOSFLOW_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,6 +102,8 @@ pub enum Delivery {
 pub struct ProduceArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// Delivery mode.
     #[arg(long, env = "EOSFLOW_DELIVERY", value_enum)]
     pub delivery: Option<Delivery>,
@@ -92,16 +112,17 @@ pub struct ProduceArgs {
     pub transactional_id: Option<String>,
     /// Source: `generator` (offline, deterministic) or a randomuser-compatible URL
     /// (e.g. https://randomuser.me/api/).
-    #[arg(long, env = "EOSFLOW_SOURCE", default_value = "generator")]
-    pub source: String,
-    /// Name recorded in each user's identity for an HTTP source.
-    #[arg(long, env = "EOSFLOW_SOURCE_NAME", default_value = "randomuser")]
-    pub source_name: String,
+    /// Default: generator.
+    #[arg(long, env = "EOSFLOW_SOURCE", hide_env_values = true)]
+    pub source: Option<String>,
+    /// Name recorded in each user's identity for an HTTP source (default: randomuser).
+    #[arg(long, env = "EOSFLOW_SOURCE_NAME")]
+    pub source_name: Option<String>,
     /// randomuser `nat` filter for an HTTP source, e.g. us,gb.
     #[arg(long, env = "EOSFLOW_NAT")]
     pub nat: Option<String>,
     /// Most HTTP requests per second to the source.
-    #[arg(long, env = "EOSFLOW_RATE")]
+    #[arg(long, env = "EOSFLOW_RATE", value_parser = crate::config::positive_rate)]
     pub rate: Option<f64>,
     /// Stop starting new pages after this long (e.g. 5m).
     #[arg(long = "for", env = "EOSFLOW_FOR", value_name = "DURATION")]
@@ -122,7 +143,7 @@ pub struct ProduceArgs {
     #[arg(long, env = "EOSFLOW_START_PAGE")]
     pub start_page: Option<u64>,
     /// Users per page (= per transaction).
-    #[arg(long, env = "EOSFLOW_PAGE_SIZE")]
+    #[arg(long, env = "EOSFLOW_PAGE_SIZE", value_parser = crate::config::at_least_one::<u32>)]
     pub page_size: Option<u32>,
     /// Stop after N users.
     #[arg(long, env = "EOSFLOW_COUNT")]
@@ -132,7 +153,7 @@ pub struct ProduceArgs {
     #[arg(long, env = "EOSFLOW_LAST_PAGE")]
     pub last_page: Option<u64>,
     /// Create the topic with this many partitions if it is missing.
-    #[arg(long, env = "EOSFLOW_PARTITIONS")]
+    #[arg(long, env = "EOSFLOW_PARTITIONS", value_parser = crate::config::at_least_one::<i32>)]
     pub partitions: Option<i32>,
     /// Register and write this User schema version of `avro/` (user.vN.avsc); default: the newest.
     #[arg(long, env = "EOSFLOW_SCHEMA_VERSION", value_name = "N")]
@@ -141,18 +162,29 @@ pub struct ProduceArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct SinkArgs {
-    /// Sink URL: sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB.
-    #[arg(long, env = "EOSFLOW_SINK")]
+    /// Sink URL: sqlite://PATH, postgres://USER:PASS@HOST:PORT/DB or cassandra://HOST:PORT[,HOST:PORT]/KEYSPACE[?options].
+    #[arg(long, env = "EOSFLOW_SINK", hide_env_values = true)]
     pub sink: Option<String>,
     /// Users table name.
     #[arg(long, env = "EOSFLOW_TABLE")]
     pub table: Option<String>,
+    /// Password for the sink URL's user (postgres://USER@..., cassandra://USER@...), so that the
+    /// URL need not hold it. Prefer EOSFLOW_SINK_PASSWORD: a flag shows in the process list.
+    #[arg(
+        long,
+        env = "EOSFLOW_SINK_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub sink_password: Option<crate::secret::Secret>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ProcessArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     #[command(flatten)]
     pub sink: SinkArgs,
     /// Consumer group id.
@@ -165,7 +197,7 @@ pub struct ProcessArgs {
     #[arg(long, env = "EOSFLOW_INSTANCE_ID")]
     pub instance_id: Option<String>,
     /// Most records per sink transaction.
-    #[arg(long, env = "EOSFLOW_BATCH_MAX")]
+    #[arg(long, env = "EOSFLOW_BATCH_MAX", value_parser = crate::config::at_least_one::<usize>)]
     pub batch_max: Option<usize>,
     /// Longest wait before a non-full batch is written, in ms.
     #[arg(long, env = "EOSFLOW_BATCH_LINGER_MS")]
@@ -209,6 +241,27 @@ pub struct VerifyArgs {
     pub reader_schema: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub sink: SinkArgs,
+    /// The delivery `produce` will use: `idempotent` turns missing transaction support into a
+    /// warning.
+    #[arg(long, env = "EOSFLOW_DELIVERY", value_enum)]
+    pub delivery: Option<Delivery>,
+    /// Dead-letter topic to look for (default <topic>.dlq).
+    #[arg(long, env = "EOSFLOW_DLQ_TOPIC")]
+    pub dlq_topic: Option<String>,
+    /// Progress topic to look for (default <topic>.progress).
+    #[arg(long, env = "EOSFLOW_PROGRESS_TOPIC")]
+    pub progress_topic: Option<String>,
+    /// Print the checks as a JSON array of {check, target, ok, status, detail, fix}.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
     /// Serve a Confluent-compatible Schema Registry API.
@@ -227,15 +280,19 @@ pub struct ServeArgs {
     /// Directory for durable state (in memory when absent).
     #[arg(long, env = "EOSFLOW_REGISTRY_DATA")]
     pub data: Option<PathBuf>,
+    /// Require HTTP basic auth: a file of `USER:PASSWORD` lines (`#` starts a comment). Without
+    /// it the registry is open to anyone who can reach the address.
+    #[arg(long, env = "EOSFLOW_REGISTRY_BASIC_AUTH_FILE", value_name = "PATH")]
+    pub basic_auth_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Users to produce.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::config::at_least_one::<u64>)]
     pub records: u64,
     /// Users per transaction.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = crate::config::at_least_one::<u32>)]
     pub page_size: u32,
     /// Sink URL (default: a SQLite file in a fresh temporary directory).
     #[arg(long)]
@@ -261,10 +318,10 @@ pub struct BenchArgs {
     #[arg(long, default_value = "mock")]
     pub broker: String,
     /// Users to produce.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = crate::config::at_least_one::<u64>)]
     pub records: u64,
     /// Users per page = per transaction.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::config::at_least_one::<u32>)]
     pub page_size: u32,
     /// Delivery mode (tansu needs idempotent).
     #[arg(long, value_enum, default_value_t = Delivery::Transactional)]
@@ -273,6 +330,6 @@ pub struct BenchArgs {
     #[arg(long)]
     pub sink: Option<String>,
     /// Most records per sink transaction when processing.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 5000, value_parser = crate::config::at_least_one::<usize>)]
     pub batch_max: usize,
 }

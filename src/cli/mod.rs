@@ -1,9 +1,11 @@
-//! The command line: argument definitions ([`args`]) and wiring them to the jobs ([`run`]).
+//! The command line: argument definitions ([`args`]) and wiring them to the jobs ([`run`]);
+//! the security flags and their resolution in [`security`].
 //! No logic lives here beyond resolving configuration and choosing adapters.
 
 pub mod args;
 pub mod run;
 pub mod schema;
+pub mod security;
 
 pub use args::Cli;
 pub use run::run;

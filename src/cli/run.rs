@@ -7,18 +7,19 @@ use tokio::runtime::Runtime;
 use tracing::info;
 
 use super::args::{
-    Cli, Command, CommonArgs, Delivery, DemoArgs, MockBrokerArgs, ProcessArgs, ProduceArgs,
-    SinkArgs, VerifyArgs,
+    Cli, Command, CommonArgs, Delivery, DemoArgs, MetricsArgs, MockBrokerArgs, ProcessArgs,
+    ProduceArgs, SinkArgs, VerifyArgs,
 };
 use crate::avro::{load_reader_schema, ReaderSchemaError};
-use crate::config::{parse_duration, parse_property, pick, FileConfig};
+use crate::config::{parse_duration, pick, FileConfig};
 use crate::core::processor::BatchPolicy;
 use crate::kafka::producer::DeliveryMode;
 use crate::kafka::KafkaSettings;
+use crate::metrics::{serve_while, ProcessMetrics, ProduceMetrics};
 use crate::pipeline::progress::SideTopics;
-use crate::pipeline::{demo, process, produce, verify, PipelineError, Shutdown};
-use crate::registry::client::RegistryClient;
-use crate::registry::server::RegistryServer;
+use crate::pipeline::{demo, doctor, process, produce, verify, PipelineError, Shutdown};
+use crate::registry::client::{RegistryAuth, RegistryClient};
+use crate::registry::server::{BasicAuth, RegistryServer};
 use crate::source::generator::Generator;
 use crate::source::http::{HttpSource, HttpSourceConfig};
 use crate::source::Source;
@@ -40,14 +41,51 @@ pub enum CliError {
     Runtime(std::io::Error),
     #[error(transparent)]
     ReaderSchema(#[from] ReaderSchemaError),
+    #[error(transparent)]
+    Doctor(#[from] crate::pipeline::doctor::DoctorError),
+    #[error(transparent)]
+    KafkaSecurity(#[from] crate::kafka::security::SecurityError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsServerError),
+}
+
+/// `--metrics-listen` (or env), else `[metrics] listen`: the address to serve `/metrics` on.
+fn metrics_listen(
+    args: &MetricsArgs,
+    file: &FileConfig,
+) -> Result<Option<std::net::SocketAddr>, CliError> {
+    let (name, text) = match (&args.metrics_listen, &file.metrics.listen) {
+        (Some(text), _) => ("--metrics-listen (EOSFLOW_METRICS_LISTEN)", text),
+        (None, Some(text)) => ("metrics.listen", text),
+        (None, None) => return Ok(None),
+    };
+    let addr = text
+        .trim()
+        .parse()
+        .map_err(|_| crate::config::ConfigError::Value {
+            name,
+            value: text.clone(),
+            detail: "expected IP:PORT, e.g. 127.0.0.1:9464 (port 0 picks a free port)".into(),
+        })?;
+    Ok(Some(addr))
 }
 
 /// Resolved connection settings.
 struct Common {
     kafka: KafkaSettings,
     registry: String,
+    registry_auth: RegistryAuth,
     topic: String,
     timeout: Duration,
+}
+
+/// The registry client of `url` with the resolved credentials and CA.
+fn registry_client(
+    url: &str,
+    auth: &RegistryAuth,
+    timeout: Duration,
+) -> Result<RegistryClient, CliError> {
+    RegistryClient::connect(url, timeout, auth).map_err(|e| PipelineError::from(e).into())
 }
 
 fn common(args: &CommonArgs, file: &FileConfig) -> Result<Common, CliError> {
@@ -56,22 +94,29 @@ fn common(args: &CommonArgs, file: &FileConfig) -> Result<Common, CliError> {
         file.kafka.bootstrap.clone(),
         "127.0.0.1:9092".into(),
     ));
-    kafka.properties = file.kafka.properties.clone().into_iter().collect();
-    for p in &args.kafka_properties {
-        kafka.properties.push(parse_property(p)?);
-    }
+    kafka.properties = super::security::kafka_properties(
+        &args.kafka_security,
+        &args.kafka_properties,
+        &file.kafka,
+    )?;
     let timeout = pick(
         args.timeout.clone(),
         file.kafka.timeout.clone(),
         "30s".into(),
     );
+    let registry = pick(
+        args.registry.clone(),
+        file.registry.url.clone(),
+        "http://127.0.0.1:8081".into(),
+    );
     Ok(Common {
         kafka,
-        registry: pick(
-            args.registry.clone(),
-            file.registry.url.clone(),
-            "http://127.0.0.1:8081".into(),
+        registry_auth: super::security::registry_auth(
+            &registry,
+            &args.registry_auth,
+            &file.registry,
         ),
+        registry,
         topic: pick(args.topic.clone(), file.kafka.topic.clone(), "users".into()),
         timeout: parse_duration("--timeout", &timeout)?,
     })
@@ -95,19 +140,21 @@ fn reader_schema(
     Ok(schema)
 }
 
-fn sink_url(args: &SinkArgs, file: &FileConfig) -> (String, String) {
-    (
-        pick(
-            args.sink.clone(),
-            file.process.sink.clone(),
-            "sqlite://eosflow.db".into(),
-        ),
+/// The sink URL (with `--sink-password`/`EOSFLOW_SINK_PASSWORD` put in) and the table.
+fn sink_url(args: &SinkArgs, file: &FileConfig) -> Result<(String, String), CliError> {
+    let url = pick(
+        args.sink.clone(),
+        file.process.sink.clone(),
+        "sqlite://eosflow.db".into(),
+    );
+    Ok((
+        super::security::sink_url_with_password(&url, args.sink_password.as_ref())?,
         pick(
             args.table.clone(),
             file.process.table.clone(),
             "users".into(),
         ),
-    )
+    ))
 }
 
 /// Run the command; the exit code says whether it succeeded (verify: whether exact).
@@ -123,11 +170,20 @@ pub fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode, CliError> {
         Command::Produce(args) => run_produce(&args, &file, &runtime, &shutdown),
         Command::Process(args) => run_process(&args, &file, &runtime, &shutdown),
         Command::Verify(args) => run_verify(&args, &file, &runtime),
+        Command::Doctor(args) => run_doctor(&args, &file, &runtime),
         Command::Registry(super::args::RegistryCommand::Serve(args)) => {
             runtime.block_on(async {
-                let server = RegistryServer::start(args.listen, args.data.clone()).await?;
+                let auth = match &args.basic_auth_file {
+                    Some(path) => Some(BasicAuth::load(path)?),
+                    None => None,
+                };
+                let server =
+                    RegistryServer::start_with(args.listen, args.data.clone(), auth).await?;
                 println!("schema registry listening on {}", server.url());
-                let _ = tokio::signal::ctrl_c().await;
+                // SIGINT or SIGTERM (the signal handlers set the shutdown flag).
+                while !shutdown.requested() {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
                 server.stop().await;
                 Ok::<_, CliError>(())
             })?;
@@ -184,6 +240,7 @@ fn run_produce(
     runtime: &Runtime,
     shutdown: &Shutdown,
 ) -> Result<ExitCode, CliError> {
+    let listen = metrics_listen(&args.metrics, file)?;
     let c = common(&args.common, file)?;
     let f = &file.produce;
     let delivery_text = f.delivery.as_deref().unwrap_or("transactional");
@@ -208,10 +265,10 @@ fn run_produce(
         "eosflow-producer".into(),
     );
     let mut side = SideTopics::for_topic(&c.topic);
-    if let Some(t) = &args.rejects_topic {
+    if let Some(t) = args.rejects_topic.as_ref().or(f.rejects_topic.as_ref()) {
         side.rejects = t.clone();
     }
-    if let Some(t) = &args.progress_topic {
+    if let Some(t) = args.progress_topic.as_ref().or(f.progress_topic.as_ref()) {
         side.progress = t.clone();
     }
     let duration =
@@ -230,24 +287,31 @@ fn run_produce(
         seed: pick(args.seed.clone(), f.seed.clone(), "eosflow".into()),
         start_page: pick(args.start_page, f.start_page, 1),
         page_size: pick(args.page_size, f.page_size, 1000),
-        count: args.count,
-        last_page: args.last_page,
-        run_for: duration("--for", &args.run_for)?,
-        every: duration("--every", &args.every)?,
+        count: args.count.or(f.count),
+        last_page: args.last_page.or(f.last_page),
+        run_for: duration("--for", &args.run_for.clone().or(f.run_for.clone()))?,
+        every: duration("--every", &args.every.clone().or(f.every.clone()))?,
         create_partitions: Some(pick(args.partitions, f.partitions, 4)),
         schema_version: args.schema_version.or(f.schema_version),
         timeout: c.timeout,
     };
-    let mut source: Box<dyn Source> = match args.source.as_str() {
+    let source_url = pick(args.source.clone(), f.source.clone(), "generator".into());
+    let mut source: Box<dyn Source> = match source_url.as_str() {
         "generator" => Box::new(Generator::new()),
         url if url.starts_with("http://") || url.starts_with("https://") => {
+            // The source's URL is logged and named in errors: scrub any secret it holds.
+            crate::secret::register_url(url);
             let defaults = HttpSourceConfig::default();
             Box::new(
                 HttpSource::new(HttpSourceConfig {
                     url: url.to_string(),
-                    name: args.source_name.clone(),
-                    nat: args.nat.clone(),
-                    rate: args.rate.or(defaults.rate),
+                    name: pick(
+                        args.source_name.clone(),
+                        f.source_name.clone(),
+                        "randomuser".into(),
+                    ),
+                    nat: args.nat.clone().or(f.nat.clone()),
+                    rate: args.rate.or(f.rate).or(defaults.rate),
                     ..defaults
                 })
                 .map_err(PipelineError::from)?,
@@ -255,8 +319,21 @@ fn run_produce(
         }
         other => return Err(CliError::UnknownSource(other.into())),
     };
-    let registry = RegistryClient::new(&c.registry, c.timeout).map_err(PipelineError::from)?;
-    let summary = produce::run(&job, source.as_mut(), &registry, runtime.handle(), shutdown)?;
+    let registry = registry_client(&c.registry, &c.registry_auth, c.timeout)?;
+    let metrics = crate::metrics::Registry::new();
+    let observed = ProduceMetrics::new(&metrics);
+    let summary = serve_while(listen, &metrics, runtime.handle(), || {
+        let handle = runtime.handle();
+        produce::run_with_metrics(
+            &job,
+            source.as_mut(),
+            &registry,
+            handle,
+            shutdown,
+            &observed,
+        )
+        .map_err(CliError::from)
+    })?;
     println!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
@@ -267,17 +344,19 @@ fn run_process(
     runtime: &Runtime,
     shutdown: &Shutdown,
 ) -> Result<ExitCode, CliError> {
+    let listen = metrics_listen(&args.metrics, file)?;
     let c = common(&args.common, file)?;
     let reader = reader_schema(args.reader_schema.as_deref(), file)?;
     let f = &file.process;
-    let (url, table) = sink_url(&args.sink, file);
+    let (url, table) = sink_url(&args.sink, file)?;
     let dlq_topic = (!args.no_dlq).then(|| {
         args.dlq_topic
             .clone()
+            .or(f.dlq_topic.clone())
             .unwrap_or_else(|| format!("{}.dlq", c.topic))
     });
     let mut kafka = c.kafka;
-    if let Some(id) = &args.instance_id {
+    if let Some(id) = args.instance_id.as_ref().or(f.instance_id.as_ref()) {
         kafka
             .properties
             .push(("group.instance.id".to_string(), id.clone()));
@@ -298,6 +377,7 @@ fn run_process(
         exit_when_idle: args
             .exit_when_idle
             .as_deref()
+            .or(f.exit_when_idle.as_deref())
             .map(|d| parse_duration("--exit-when-idle", d))
             .transpose()?,
         max_records: args.max_records,
@@ -305,8 +385,14 @@ fn run_process(
         timeout: c.timeout,
     };
     let sink = crate::sink::open(&url, &table).map_err(PipelineError::from)?;
-    let registry = RegistryClient::new(&c.registry, c.timeout).map_err(PipelineError::from)?;
-    let summary = process::run(&job, sink, &registry, &reader, runtime.handle(), shutdown)?;
+    let registry = registry_client(&c.registry, &c.registry_auth, c.timeout)?;
+    let metrics = crate::metrics::Registry::new();
+    let observed = ProcessMetrics::new(&metrics);
+    let summary = serve_while(listen, &metrics, runtime.handle(), || {
+        let handle = runtime.handle();
+        process::run_with_metrics(&job, sink, &registry, &reader, handle, shutdown, &observed)
+            .map_err(CliError::from)
+    })?;
     println!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
@@ -318,12 +404,13 @@ fn run_verify(
 ) -> Result<ExitCode, CliError> {
     let c = common(&args.common, file)?;
     let reader = reader_schema(args.reader_schema.as_deref(), file)?;
-    let (url, table) = sink_url(&args.sink, file);
+    let (url, table) = sink_url(&args.sink, file)?;
     let mut sink = crate::sink::open(&url, &table).map_err(PipelineError::from)?;
-    let registry = RegistryClient::new(&c.registry, c.timeout).map_err(PipelineError::from)?;
+    let registry = registry_client(&c.registry, &c.registry_auth, c.timeout)?;
     let dlq_topic = args
         .dlq_topic
         .clone()
+        .or(file.process.dlq_topic.clone())
         .unwrap_or_else(|| format!("{}.dlq", c.topic));
     let report = verify::run(
         &c.kafka,
@@ -345,6 +432,49 @@ fn run_verify(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `doctor`: the same settings as `process`, a short default timeout (5s per request).
+fn run_doctor(
+    args: &super::args::DoctorArgs,
+    file: &FileConfig,
+    runtime: &Runtime,
+) -> Result<ExitCode, CliError> {
+    let c = common(&args.common, file)?;
+    let (sink, table) = sink_url(&args.sink, file)?;
+    let transactional = match args.delivery {
+        Some(d) => d == Delivery::Transactional,
+        None => file.produce.delivery.as_deref() != Some("idempotent"),
+    };
+    let timeout = match (&args.common.timeout, &file.kafka.timeout) {
+        (None, None) => Duration::from_secs(5),
+        _ => c.timeout,
+    };
+    let options = doctor::DoctorOptions {
+        dlq_topic: args
+            .dlq_topic
+            .clone()
+            .unwrap_or_else(|| format!("{}.dlq", c.topic)),
+        progress_topic: (args.progress_topic.clone())
+            .unwrap_or_else(|| SideTopics::for_topic(&c.topic).progress),
+        kafka: c.kafka,
+        topic: c.topic,
+        transactional,
+        registry: c.registry,
+        registry_auth: c.registry_auth,
+        sink,
+        table,
+        timeout,
+    };
+    let probe = doctor::validate(&options)?;
+    let report = doctor::run(&options, probe, runtime.handle());
+    let out = if args.json {
+        report.json() + "\n"
+    } else {
+        report.text()
+    };
+    print!("{}", crate::secret::scrub(&out));
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 fn run_demo(args: &DemoArgs, runtime: &Runtime, shutdown: &Shutdown) -> Result<ExitCode, CliError> {

@@ -71,6 +71,8 @@ pub struct CheckArgs {
     /// Registry request timeout, in seconds.
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
+    #[command(flatten)]
+    pub registry_auth: crate::cli::security::RegistryAuthArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -355,6 +357,29 @@ fn registry_check(args: &CheckArgs, url: &str, subject: &str) -> Outcome {
         Ok(loaded) => loaded,
         Err(error) => return invalid(&[error]),
     };
+    let auth = crate::cli::security::registry_auth(
+        url,
+        &args.registry_auth,
+        &crate::config::RegistryFile::default(),
+    );
+    let timeout = Duration::from_secs(args.timeout_secs);
+    let connection = match crate::registry::client::settings(url, timeout, &auth) {
+        Ok(connection) => connection,
+        Err(error) => {
+            return Outcome {
+                code: INVALID_INPUT,
+                stdout: String::new(),
+                stderr: format!("{error}\n"),
+            }
+        }
+    };
+    // From here on the URL is shown without credentials.
+    let url = connection.url.as_str();
+    let with_credentials = connection.with_credentials;
+    let sr_error = |error: &SRCError| match crate::registry::client::auth_status(error) {
+        Some(_) => crate::registry::client::unauthorized(url, error, with_credentials).to_string(),
+        None => sr_error(error),
+    };
     let failed = |what: String| Outcome {
         code: INVALID_INPUT,
         stdout: String::new(),
@@ -367,13 +392,7 @@ fn registry_check(args: &CheckArgs, url: &str, subject: &str) -> Outcome {
         Ok(runtime) => runtime,
         Err(error) => return failed(format!("cannot start the async runtime: {error}")),
     };
-    let settings = match SrSettings::new_builder(url.to_string())
-        .set_timeout(Duration::from_secs(args.timeout_secs))
-        .build()
-    {
-        Ok(settings) => settings,
-        Err(error) => return failed(sr_error(&error)),
-    };
+    let settings = connection.settings;
     let supplied = SuppliedSchema::new(None, SchemaType::Avro, text);
     let verdict = runtime.block_on(is_compatible_schema(
         &settings,

@@ -7,18 +7,23 @@
 //!   assigned partition and lets it commit before partitions are revoked; and a plain reader of a
 //!   whole topic for `verify`.
 //! - [`admin`]: topic existence and creation.
+//! - [`api_versions`]: which APIs a broker advertises (raw ApiVersions, for `doctor`).
 //! - [`mock`]: the in-process demo broker (librdkafka's MockCluster).
+//! - [`security`]: SSL and SASL options mapped onto librdkafka properties, checked early.
 
 pub mod admin;
+pub mod api_versions;
 pub mod consumer;
 pub mod mock;
 pub mod producer;
+pub mod security;
 
 use rdkafka::config::{ClientConfig, FromClientConfig};
 use rdkafka::error::KafkaError;
 
-/// How to reach the brokers, plus any librdkafka properties passed through.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to reach the brokers, plus any librdkafka properties passed through. `Debug` shows
+/// secret properties (`sasl.password`, `ssl.key.password`, ...) as `***`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaSettings {
     pub bootstrap: String,
     /// Extra librdkafka properties (`--kafka-property key=value`), applied last.
@@ -50,11 +55,45 @@ impl KafkaSettings {
         config: &ClientConfig,
         what: &'static str,
     ) -> Result<T, KafkaAdapterError> {
-        config.create().map_err(|source| KafkaAdapterError::Create {
+        config
+            .create()
+            .map_err(|source| self.create_error(what, source))
+    }
+
+    /// The error for a client that could not be created: librdkafka's config errors quote the
+    /// value, so the value of a secret property is replaced by `***`.
+    pub(crate) fn create_error(&self, what: &'static str, source: KafkaError) -> KafkaAdapterError {
+        let source = match source {
+            KafkaError::ClientConfig(code, desc, key, value) => {
+                let shown = crate::secret::shown(&key, &value).to_string();
+                let desc = if shown == value {
+                    desc
+                } else {
+                    desc.replace(&value, crate::secret::REDACTED)
+                };
+                KafkaError::ClientConfig(code, desc, key, shown)
+            }
+            other => other,
+        };
+        KafkaAdapterError::Create {
             what,
             bootstrap: self.bootstrap.clone(),
             source,
-        })
+        }
+    }
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: Vec<(&str, &str)> = self
+            .properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), crate::secret::shown(k, v)))
+            .collect();
+        f.debug_struct("KafkaSettings")
+            .field("bootstrap", &self.bootstrap)
+            .field("properties", &properties)
+            .finish()
     }
 }
 

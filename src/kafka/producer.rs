@@ -110,6 +110,8 @@ pub struct PageProducer {
     context: DeliveryContext,
     producer: BaseProducer<DeliveryContext>,
     stats: ProducerStats,
+    /// How long the last successful commit_transaction took (until taken).
+    commit_latency: Option<Duration>,
 }
 
 /// How long [`PageProducer::drain`] waits.
@@ -143,11 +145,18 @@ impl PageProducer {
             context,
             producer,
             stats: ProducerStats::default(),
+            commit_latency: None,
         })
     }
 
     pub fn stats(&self) -> ProducerStats {
         self.stats
+    }
+
+    /// How long the last committed transaction's commit took (retries of the commit call
+    /// included), once per commit: None afterwards, and with idempotent delivery.
+    pub fn take_commit_latency(&mut self) -> Option<Duration> {
+        self.commit_latency.take()
     }
 
     /// The underlying client, for tests that inject faults into a mock cluster.
@@ -223,9 +232,13 @@ impl PageProducer {
         if transactional {
             // Deliveries are drained, so librdkafka's flush inside commit returns at once.
             let mut tries = 0;
+            let committing = Instant::now();
             loop {
                 match self.producer.commit_transaction(self.timeout) {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        self.commit_latency = Some(committing.elapsed());
+                        break;
+                    }
                     Err(e) => {
                         let failure = classify(e);
                         tries += 1;
@@ -396,11 +409,7 @@ fn create(
     }
     let producer: BaseProducer<DeliveryContext> = config
         .create_with_context(context.clone())
-        .map_err(|source| KafkaAdapterError::Create {
-            what: "producer",
-            bootstrap: settings.bootstrap.clone(),
-            source,
-        })?;
+        .map_err(|source| settings.create_error("producer", source))?;
     if let DeliveryMode::Transactional { transactional_id } = mode {
         producer.init_transactions(timeout).map_err(|e| {
             let failure = classify(e);

@@ -103,7 +103,9 @@ pub fn run(
                     .and_then(|()| decode_user(&writer, reader, body))
                     .ok()
                     .filter(|u| invalid_user(u).is_none()),
-                Err(e) if e.is_transient() => {
+                // A registry that is down or refuses eosflow stops verify; only an error about
+                // the record itself (unknown id, invalid schema) makes it poison.
+                Err(e) if !e.is_about_the_record() => {
                     unavailable = Some(e.into());
                     return;
                 }

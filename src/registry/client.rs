@@ -4,8 +4,13 @@
 //! encoder caches one schema per subject forever and its decoder caches errors and decodes only
 //! with the writer schema. Here: schemas by id are cached once fetched (ids are immutable in a
 //! registry); errors are never cached, so a registry that was briefly down recovers.
+//!
+//! Security: basic auth ([`RegistryAuth`], or `https://USER:PASS@host` in the URL: the
+//! credentials are taken out of the URL, which is only ever shown without them), and extra CA
+//! certificates for https://. A 401 or 403 is [`RegistryError::Unauthorized`], never retried.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +21,18 @@ use schema_registry_converter::async_impl::schema_registry::{
 use schema_registry_converter::error::SRCError;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 
+use crate::secret::{percent_decode, Secret};
+
+/// Credentials and TLS trust for a registry; everything optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryAuth {
+    /// Basic-auth user (Confluent Cloud: the registry API key).
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// PEM file of CA certificates to trust beside the system's (https:// only).
+    pub ca_location: Option<PathBuf>,
+}
+
 /// Errors talking to a Schema Registry.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RegistryError {
@@ -23,6 +40,18 @@ pub enum RegistryError {
     BadUrl { url: String, detail: String },
     #[error("schema registry at {url} is unreachable or failed: {detail} (is `eosflow registry serve` or Confluent Schema Registry running there?)")]
     Unavailable { url: String, detail: String },
+    #[error("schema registry at {url} refused the request: {detail}. {hint}")]
+    Unauthorized {
+        url: String,
+        detail: String,
+        hint: &'static str,
+    },
+    #[error("cannot use {} as CA certificates for the schema registry at {url}: {detail}", path.display())]
+    BadCa {
+        url: String,
+        path: PathBuf,
+        detail: String,
+    },
     #[error("schema registry at {url} rejected the schema for subject {subject:?}: {detail}")]
     Rejected {
         url: String,
@@ -44,12 +73,22 @@ impl RegistryError {
     pub fn is_transient(&self) -> bool {
         matches!(self, RegistryError::Unavailable { .. })
     }
+
+    /// Whether the error is about the record's schema id (unknown, or not a valid schema), as
+    /// opposed to the registry or eosflow's access to it.
+    pub fn is_about_the_record(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::UnknownSchemaId { .. } | RegistryError::InvalidSchema { .. }
+        )
+    }
 }
 
 /// A cached client for one registry URL.
 pub struct RegistryClient {
     url: String,
     settings: SrSettings,
+    with_credentials: bool,
     by_id: Mutex<HashMap<u32, Arc<Schema>>>,
 }
 
@@ -71,27 +110,25 @@ fn detail(e: &SRCError) -> String {
 impl RegistryClient {
     /// A client for `url` (e.g. `http://127.0.0.1:8081`), with a per-request timeout.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, RegistryError> {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(RegistryError::BadUrl {
-                url: url.to_string(),
-                detail: "must start with http:// or https://".into(),
-            });
-        }
-        let url = url.trim_end_matches('/').to_string();
-        let settings = SrSettings::new_builder(url.clone())
-            .set_timeout(timeout)
-            .build()
-            .map_err(|e| RegistryError::BadUrl {
-                url: url.clone(),
-                detail: detail(&e),
-            })?;
+        Self::connect(url, timeout, &RegistryAuth::default())
+    }
+
+    /// A client for `url` with credentials and CA certificates (see [`settings`]).
+    pub fn connect(
+        url: &str,
+        timeout: Duration,
+        auth: &RegistryAuth,
+    ) -> Result<Self, RegistryError> {
+        let c = settings(url, timeout, auth)?;
         Ok(RegistryClient {
-            url,
-            settings,
+            url: c.url,
+            settings: c.settings,
+            with_credentials: c.with_credentials,
             by_id: Mutex::new(HashMap::new()),
         })
     }
 
+    /// The registry's URL, without credentials.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -101,6 +138,7 @@ impl RegistryClient {
         let supplied = SuppliedSchema::new(None, SchemaType::Avro, schema.to_string());
         match post_schema(&self.settings, subject.to_string(), supplied).await {
             Ok(registered) => Ok(registered.id),
+            Err(e) if auth_status(&e).is_some() => Err(self.unauthorized(&e)),
             Err(e) if is_http_status(&e) => Err(RegistryError::Rejected {
                 url: self.url.clone(),
                 subject: subject.to_string(),
@@ -120,7 +158,9 @@ impl RegistryClient {
         }
         let registered = get_schema_by_id(id, &self.settings).await.map_err(|e| {
             let text = detail(&e);
-            if text.contains("40403") || text.contains("404") {
+            if auth_status(&e).is_some() {
+                self.unauthorized(&e)
+            } else if text.contains("40403") || text.contains("404") {
                 RegistryError::UnknownSchemaId {
                     id,
                     url: self.url.clone(),
@@ -148,6 +188,122 @@ impl RegistryClient {
     fn cached(&self, id: u32) -> Option<Arc<Schema>> {
         self.by_id.lock().ok()?.get(&id).cloned()
     }
+
+    fn unauthorized(&self, e: &SRCError) -> RegistryError {
+        unauthorized(&self.url, e, self.with_credentials)
+    }
+}
+
+/// The error for a 401/403 answer, with what to do about it.
+pub fn unauthorized(url: &str, e: &SRCError, with_credentials: bool) -> RegistryError {
+    let hint = match (auth_status(e), with_credentials) {
+        (Some(403), _) => "The credentials were accepted but are not allowed this operation: check the account's permissions on the subject",
+        (_, true) => "Check the user (--registry-username, EOSFLOW_REGISTRY_USERNAME) and password (EOSFLOW_REGISTRY_PASSWORD, or USER:PASS@ in the URL)",
+        (_, false) => "The registry requires authentication: give --registry-username with EOSFLOW_REGISTRY_PASSWORD, or USER:PASS@ in the URL",
+    };
+    RegistryError::Unauthorized {
+        url: url.to_string(),
+        detail: detail(e),
+        hint,
+    }
+}
+
+/// 401 or 403, when the converter reports one of those statuses.
+pub fn auth_status(e: &SRCError) -> Option<u16> {
+    let text = detail(e);
+    [401, 403]
+        .into_iter()
+        .find(|code| text.contains(&format!("failed with status {code}")))
+}
+
+/// The converter's settings for one registry.
+pub struct Connection {
+    /// The URL without credentials (for messages).
+    pub url: String,
+    pub settings: SrSettings,
+    /// Whether basic-auth credentials are sent.
+    pub with_credentials: bool,
+}
+
+/// The converter's settings for `url` (`http://…` or `https://…`, optionally with
+/// `USER:PASS@`, percent-encoded). Credentials come from the URL or from `auth`, not both; CA
+/// certificates from `auth` are trusted beside the system's.
+pub fn settings(
+    url: &str,
+    timeout: Duration,
+    auth: &RegistryAuth,
+) -> Result<Connection, RegistryError> {
+    let shown = crate::sink::redact_url(url);
+    let bad = |detail: &str| RegistryError::BadUrl {
+        url: shown.clone(),
+        detail: detail.to_string(),
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(bad("must start with http:// or https://"));
+    }
+    let mut parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    let url_user = Some(percent_decode(parsed.username())).filter(|u| !u.is_empty());
+    let url_password = parsed.password().map(|p| Secret::new(percent_decode(p)));
+    let in_url = url_user.is_some() || url_password.is_some();
+    if in_url && (auth.username.is_some() || auth.password.is_some()) {
+        return Err(bad("credentials are given both in the URL and with --registry-username/--registry-password; give them in one place"));
+    }
+    let (username, password) = if in_url {
+        (url_user, url_password)
+    } else {
+        (auth.username.clone(), auth.password.clone())
+    };
+    if password.is_some() && username.is_none() {
+        return Err(bad(
+            "a registry password needs a user (--registry-username, or USER:PASS@ in the URL)",
+        ));
+    }
+    parsed
+        .set_password(None)
+        .and_then(|()| parsed.set_username(""))
+        .map_err(|()| bad("cannot take the credentials out of the URL"))?;
+    let base = parsed.as_str().trim_end_matches('/').to_string();
+    if username.is_some() && parsed.scheme() == "http" {
+        tracing::warn!(registry = %base, "registry credentials are sent over plain http://; use https:// outside a trusted network");
+    }
+    let mut client = reqwest::Client::builder();
+    if let Some(path) = &auth.ca_location {
+        let ca_error = |detail: String| RegistryError::BadCa {
+            url: base.clone(),
+            path: path.clone(),
+            detail,
+        };
+        if parsed.scheme() != "https" {
+            return Err(ca_error(
+                "CA certificates need an https:// registry URL".into(),
+            ));
+        }
+        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| ca_error(format!("not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(ca_error("no PEM certificate in the file".into()));
+        }
+        for cert in certs {
+            client = client.add_root_certificate(cert);
+        }
+    }
+    let mut builder = SrSettings::new_builder(base.clone());
+    builder.set_timeout(timeout);
+    if let Some(user) = &username {
+        builder.set_basic_authorization(user, password.as_ref().map(Secret::expose));
+    }
+    let settings = builder
+        .build_with(client)
+        .map_err(|e| RegistryError::BadUrl {
+            url: base.clone(),
+            detail: detail(&e),
+        })?;
+    Ok(Connection {
+        url: base,
+        settings,
+        with_credentials: username.is_some(),
+    })
 }
 
 /// The converter reports HTTP error statuses as non-retryable errors naming the status.

@@ -78,6 +78,96 @@ pub trait Sink: Send {
     fn id_counts(&mut self) -> Result<IdCounts, SinkError>;
     /// Read one row back by id.
     fn get(&mut self, id: Uuid) -> Result<Option<User>, SinkError>;
+    /// Which of the users and offsets tables exist, creating nothing (for `doctor`).
+    fn tables(&mut self) -> Result<Tables, SinkError>;
+}
+
+/// A table of a sink and whether it exists (see [`Sink::tables`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableState {
+    /// As the database names it (Cassandra: `keyspace.table`).
+    pub name: String,
+    pub present: bool,
+}
+
+/// The users table and the offsets table of a sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub users: TableState,
+    pub offsets: TableState,
+}
+
+impl Tables {
+    pub(crate) fn new(
+        users: &str,
+        users_present: bool,
+        offsets: &str,
+        offsets_present: bool,
+    ) -> Self {
+        Tables {
+            users: TableState {
+                name: users.to_string(),
+                present: users_present,
+            },
+            offsets: TableState {
+                name: offsets.to_string(),
+                present: offsets_present,
+            },
+        }
+    }
+}
+
+/// Check a sink URL and table name without connecting: the [`SinkError::BadUrl`] that [`open`]
+/// would give, up front.
+pub fn validate(url: &str, table: &str) -> Result<(), SinkError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        check_table_name(table)?;
+        if path.is_empty() {
+            return Err(SinkError::BadUrl {
+                url: url.into(),
+                detail: "empty path".into(),
+            });
+        }
+        return Ok(());
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        check_table_name(table)?;
+        return url
+            .parse::<::postgres::Config>()
+            .map(drop)
+            .map_err(|e| SinkError::BadUrl {
+                url: redact_url(url),
+                detail: e.to_string(),
+            });
+    }
+    if url.starts_with("cassandra://") {
+        return cassandra::CassandraConfig::parse(url, table)
+            .map(drop)
+            .map_err(|e| SinkError::BadUrl {
+                url: cassandra::redact(url),
+                detail: e.to_string(),
+            });
+    }
+    Err(SinkError::BadUrl {
+        url: redact_url(url),
+        detail: "unknown scheme".into(),
+    })
+}
+
+/// Connect to the sink of `url` and report its description and which tables exist, creating
+/// nothing: unlike [`open`], a missing SQLite file is an error, not a new empty database.
+pub fn probe(url: &str, table: &str) -> Result<(String, Tables), SinkError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if !path.is_empty() && !std::path::Path::new(path).exists() {
+            return Err(SinkError::Connect {
+                sink: url.to_string(),
+                detail: "the database file does not exist".into(),
+            });
+        }
+    }
+    let mut sink = open(url, table)?;
+    let tables = sink.tables()?;
+    Ok((sink.describe(), tables))
 }
 
 /// Open a sink from its URL: `sqlite://PATH`, `postgres://…` (also `postgresql://…`) or
@@ -118,7 +208,8 @@ pub fn redact_url(url: &str) -> String {
     redact_query(&format!("{scheme}://{authority}{path}"))
 }
 
-/// Hide the values of `password=` (and `pass=`/`secret=`) query options.
+/// Hide the values of `password=` (and `pass=`, `secret=`, `token=`, `apikey=`, … — see
+/// [`crate::secret::is_sensitive_key`]) query options.
 fn redact_query(url: &str) -> String {
     let Some((base, query)) = url.split_once('?') else {
         return url.to_string();
@@ -126,11 +217,7 @@ fn redact_query(url: &str) -> String {
     let parts: Vec<String> = query
         .split('&')
         .map(|kv| match kv.split_once('=') {
-            Some((k, _))
-                if ["password", "pass", "secret"].contains(&k.to_ascii_lowercase().as_str()) =>
-            {
-                format!("{k}=***")
-            }
+            Some((k, _)) if crate::secret::is_sensitive_key(k) => format!("{k}=***"),
             _ => kv.to_string(),
         })
         .collect();
@@ -167,6 +254,10 @@ mod tests {
         assert_eq!(
             redact_url("casandra://h:9042/ks?table=t&password=hunter2"),
             "casandra://h:9042/ks?table=t&password=***"
+        );
+        assert_eq!(
+            redact_url("https://API_KEY:api%2Fsecret@sr.example.com:443/x?apikey=k1&token=t1&n=1"),
+            "https://API_KEY@sr.example.com:443/x?apikey=***&token=***&n=1"
         );
     }
 

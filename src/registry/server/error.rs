@@ -52,6 +52,11 @@ pub enum RegistryServerError {
     )]
     CorruptState { path: PathBuf, reason: String },
     #[error(
+        "cannot use the basic-auth file {}: {detail}. Expected USER:PASSWORD lines ('#' starts a comment)",
+        path.display()
+    )]
+    AuthFile { path: PathBuf, detail: String },
+    #[error(
         "cannot write the schema registry state file {}: {source}. Check free disk space and the \
          directory's permissions", path.display()
     )]

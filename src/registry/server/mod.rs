@@ -14,6 +14,8 @@
 //! | `compat` | the single reader-can-read-writer decision, made by [`crate::schema`] (Java Avro's rules) |
 //! | `schema` | parsing submissions (with references), schema identity, compact JSON |
 //! | `error` | start-up errors and the `{"error_code", "message"}` API errors |
+//! | `auth` | optional HTTP basic auth ([`BasicAuth`], `registry serve --basic-auth-file`) |
+//! | `offline` | [`OfflineRegistry`]: the request-body handling without HTTP, on an in-memory state (for fuzzing) |
 //!
 //! Two schemas are "the same" (same id, no new version) when apache-avro renders them to the
 //! same normalized JSON: formatting and key order do not matter, defaults and logical types do.
@@ -28,17 +30,21 @@ use tokio::task::JoinHandle;
 
 mod api;
 mod api_settings;
+mod auth;
 mod compat;
 mod error;
 mod level;
+mod offline;
 mod ops;
 mod schema;
 mod state;
 mod store;
 
+pub use auth::BasicAuth;
 pub use compat::reader_can_read_writer;
 pub use error::RegistryServerError;
 pub use level::{CompatibilityLevel, Mode};
+pub use offline::{BodyAnswer, BodyRequest, OfflineRegistry};
 
 /// A running registry. Dropping it without [`RegistryServer::stop`] also shuts it down (without
 /// waiting).
@@ -55,6 +61,16 @@ impl RegistryServer {
     pub async fn start(
         listen: SocketAddr,
         data: Option<PathBuf>,
+    ) -> Result<RegistryServer, RegistryServerError> {
+        Self::start_with(listen, data, None).await
+    }
+
+    /// [`RegistryServer::start`], answering 401 to every request without the credentials of one
+    /// of `auth`'s users when `auth` is given.
+    pub async fn start_with(
+        listen: SocketAddr,
+        data: Option<PathBuf>,
+        auth: Option<BasicAuth>,
     ) -> Result<RegistryServer, RegistryServerError> {
         let store = match data {
             None => store::Store::open(None)?,
@@ -86,6 +102,13 @@ impl RegistryServer {
                     source,
                 })?;
         let app = api::router(Arc::new(store));
+        let app = match auth {
+            Some(auth) => app.layer(axum::middleware::from_fn_with_state(
+                Arc::new(auth),
+                auth::require,
+            )),
+            None => app,
+        };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
