@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::Headers;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::Message;
-use tracing::{info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::{KafkaAdapterError, KafkaSettings};
 use crate::core::processor::StartAt;
@@ -24,6 +24,84 @@ pub trait RebalanceHook: Send + Sync {
     /// Partitions are about to be revoked: finish and commit the in-flight batch; returns the
     /// offsets to commit to Kafka (next offset per partition).
     fn revoking(&self, partitions: &[Partition]) -> BTreeMap<Partition, i64>;
+    /// librdkafka's statistics arrived (when `statistics.interval.ms` is set): where each
+    /// partition of the topic stands.
+    fn statistics(&self, _partitions: &[PartitionStats]) {}
+}
+
+/// Where one partition stands, from librdkafka's statistics (no broker round trip: the ends come
+/// from the fetch responses librdkafka keeps receiving).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionStats {
+    pub partition: Partition,
+    /// The last stable offset (read_committed), else the high watermark; None before any fetch.
+    pub end: Option<i64>,
+    /// The offset of the last record handed to the application, plus one.
+    pub position: Option<i64>,
+    /// The low watermark.
+    pub low: Option<i64>,
+}
+
+impl PartitionStats {
+    /// Records between the position and the end. Before the first record the position is
+    /// `start` (where reading began, e.g. the sink's stored offset), else the low watermark.
+    pub fn lag(&self, start: Option<i64>) -> Option<i64> {
+        let end = self.end?;
+        let position = self.position.or(start).or(self.low)?;
+        Some((end - position).max(0))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RawStats {
+    #[serde(default)]
+    topics: BTreeMap<String, RawTopic>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawTopic {
+    #[serde(default)]
+    partitions: BTreeMap<String, RawPartition>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawPartition {
+    partition: i32,
+    #[serde(default = "unset")]
+    app_offset: i64,
+    #[serde(default = "unset")]
+    hi_offset: i64,
+    #[serde(default = "unset")]
+    ls_offset: i64,
+    #[serde(default = "unset")]
+    lo_offset: i64,
+}
+
+fn unset() -> i64 {
+    -1
+}
+
+/// The partitions of `topic` in a librdkafka statistics JSON document (the internal `-1`
+/// partition left out; librdkafka's invalid offsets are negative).
+pub fn partition_stats(json: &[u8], topic: &str) -> Result<Vec<PartitionStats>, serde_json::Error> {
+    let stats: RawStats = serde_json::from_slice(json)?;
+    let valid = |o: i64| (o >= 0).then_some(o);
+    Ok(stats
+        .topics
+        .get(topic)
+        .map(|t| {
+            t.partitions
+                .values()
+                .filter(|p| p.partition >= 0)
+                .map(|p| PartitionStats {
+                    partition: p.partition,
+                    end: valid(p.ls_offset).or(valid(p.hi_offset)),
+                    position: valid(p.app_offset),
+                    low: valid(p.lo_offset),
+                })
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// The consumer context that routes rebalances to a hook.
@@ -32,7 +110,24 @@ pub struct HookContext {
     hook: Arc<dyn RebalanceHook>,
 }
 
-impl ClientContext for HookContext {}
+impl ClientContext for HookContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        match partition_stats(statistics, &self.topic) {
+            Ok(partitions) => self.hook.statistics(&partitions),
+            Err(e) => debug!(error = %e, "unreadable librdkafka statistics"),
+        }
+    }
+
+    /// Reaching the end of a partition is news, not an error (`enable.partition.eof`); the
+    /// processor reads it from the poll. Everything else is logged as librdkafka's default does.
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error, KafkaError::PartitionEOF(_)) {
+            debug!(reason, "end of partition");
+        } else {
+            error!(error = %error, reason, "librdkafka error");
+        }
+    }
+}
 
 impl ConsumerContext for HookContext {
     fn rebalance(
@@ -100,12 +195,14 @@ pub fn commit_offsets<C: ConsumerContext>(
     }
 }
 
-/// A group consumer for `topic`: read_committed, no auto-commit, rebalances through `hook`.
+/// A group consumer for `topic`: read_committed, no auto-commit, rebalances through `hook`, and
+/// librdkafka statistics to [`RebalanceHook::statistics`] every `statistics` when given.
 pub fn group_consumer(
     settings: &KafkaSettings,
     group: &str,
     topic: &str,
     hook: Arc<dyn RebalanceHook>,
+    statistics: Option<Duration>,
 ) -> Result<BaseConsumer<HookContext>, KafkaAdapterError> {
     let mut config = settings.client_config();
     config
@@ -117,7 +214,17 @@ pub fn group_consumer(
         .set("allow.auto.create.topics", "false")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        .set("partition.assignment.strategy", "range");
+        .set("partition.assignment.strategy", "range")
+        // End-of-partition events tell "caught up" even when the last offsets hold no record
+        // (transaction markers, aborted records), where the position never reaches the high
+        // watermark.
+        .set("enable.partition.eof", "true");
+    if let Some(every) = statistics {
+        config.set(
+            "statistics.interval.ms",
+            every.as_millis().max(1).to_string(),
+        );
+    }
     for (k, v) in &settings.properties {
         config.set(k, v);
     }
@@ -125,14 +232,9 @@ pub fn group_consumer(
         topic: topic.to_string(),
         hook,
     };
-    let consumer: BaseConsumer<HookContext> =
-        config
-            .create_with_context(context)
-            .map_err(|source| KafkaAdapterError::Create {
-                what: "consumer",
-                bootstrap: settings.bootstrap.clone(),
-                source,
-            })?;
+    let consumer: BaseConsumer<HookContext> = config
+        .create_with_context(context)
+        .map_err(|source| settings.create_error("consumer", source))?;
     consumer
         .subscribe(&[topic])
         .map_err(|source| KafkaAdapterError::Operation {
@@ -277,5 +379,66 @@ fn drop_finished(consumer: &BaseConsumer, topic: &str, ends: &mut BTreeMap<Parti
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_stats_from_librdkafka_json_and_lag() {
+        let json = br#"{"name": "c#consumer-1", "topics": {
+            "users": {"topic": "users", "partitions": {
+                "0": {"partition": 0, "app_offset": 40, "hi_offset": 45, "ls_offset": 43, "lo_offset": 0},
+                "1": {"partition": 1, "app_offset": -1001, "hi_offset": 12, "ls_offset": -1001, "lo_offset": 2},
+                "2": {"partition": 2, "app_offset": -1001, "hi_offset": -1001, "ls_offset": -1001, "lo_offset": -1001},
+                "-1": {"partition": -1, "app_offset": -1001, "hi_offset": -1001, "ls_offset": -1001, "lo_offset": -1001}}},
+            "other": {"topic": "other", "partitions": {"0": {"partition": 0, "app_offset": 1, "hi_offset": 9}}}}}"#;
+        let stats = partition_stats(json, "users").expect("parses");
+        assert_eq!(
+            stats,
+            vec![
+                PartitionStats {
+                    partition: 0,
+                    end: Some(43),
+                    position: Some(40),
+                    low: Some(0)
+                },
+                PartitionStats {
+                    partition: 1,
+                    end: Some(12),
+                    position: None,
+                    low: Some(2)
+                },
+                PartitionStats {
+                    partition: 2,
+                    end: None,
+                    position: None,
+                    low: None
+                },
+            ]
+        );
+        assert_eq!(stats[0].lag(Some(7)), Some(3), "position beats the start");
+        assert_eq!(
+            stats[1].lag(Some(10)),
+            Some(2),
+            "before the first record: from the start"
+        );
+        assert_eq!(
+            stats[1].lag(None),
+            Some(10),
+            "no start: from the low watermark"
+        );
+        assert_eq!(stats[2].lag(Some(0)), None, "no end known yet");
+        let ahead = PartitionStats {
+            partition: 0,
+            end: Some(5),
+            position: Some(6),
+            low: None,
+        };
+        assert_eq!(ahead.lag(None), Some(0), "never negative");
+        assert_eq!(partition_stats(b"{}", "users").expect("empty").len(), 0);
+        assert!(partition_stats(b"not json", "users").is_err());
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::topic_partition_list::Offset;
 use rdkafka::Message;
 use tokio::runtime::Handle;
@@ -21,9 +22,12 @@ use super::{PipelineError, Shutdown};
 use crate::avro::{decode_user, unframe, WriterChecks};
 use crate::core::processor::{BatchPolicy, Offer, ProcessorCore, StartAt};
 use crate::core::Partition;
-use crate::kafka::consumer::{close, commit_offsets, group_consumer, HookContext, RebalanceHook};
+use crate::kafka::consumer::{
+    close, commit_offsets, group_consumer, HookContext, PartitionStats, RebalanceHook,
+};
 use crate::kafka::producer::{Chunk, DeliveryMode, PageProducer};
 use crate::kafka::{admin, KafkaSettings};
+use crate::metrics::ProcessMetrics;
 use crate::registry::client::RegistryClient;
 use crate::sink::{Row, Sink, SinkBatch};
 
@@ -77,6 +81,7 @@ struct State {
     group: String,
     topic: String,
     summary: ProcessSummary,
+    metrics: ProcessMetrics,
     /// The first error met inside a rebalance callback, reported by the loop.
     failed: Option<PipelineError>,
 }
@@ -115,6 +120,11 @@ impl State {
             .map_err(|e| PipelineError::Other(e.to_string()))?;
         self.summary.records += rows;
         self.summary.batches += 1;
+        self.metrics.rows.add(rows);
+        self.metrics.batches.inc();
+        self.metrics
+            .batch_seconds
+            .observe_duration(started.elapsed());
         debug!(rows, ms = started.elapsed().as_millis() as u64, offsets = ?sink_batch.next_offsets, "batch committed");
         Ok(sink_batch.next_offsets)
     }
@@ -141,7 +151,10 @@ impl RebalanceHook for Hook {
                 BTreeMap::new()
             }
         };
-        s.core.assign(partitions, &stored)
+        let starts = s.core.assign(partitions, &stored);
+        s.metrics.rebalances.with(&["assign"]).inc();
+        s.metrics.assigned.set(s.core.assigned().len() as f64);
+        starts
     }
 
     fn revoking(&self, partitions: &[Partition]) -> BTreeMap<Partition, i64> {
@@ -156,18 +169,51 @@ impl RebalanceHook for Hook {
             }
         };
         s.core.forget(partitions);
+        s.metrics.rebalances.with(&["revoke"]).inc();
+        s.metrics.assigned.set(s.core.assigned().len() as f64);
+        for p in partitions {
+            s.metrics.lag.remove(&[&s.topic, &p.to_string()]);
+        }
         offsets
+    }
+
+    fn statistics(&self, partitions: &[PartitionStats]) {
+        let s = lock(&self.0);
+        let (assigned, stored) = (s.core.assigned(), s.core.positions());
+        for p in partitions
+            .iter()
+            .filter(|p| assigned.contains(&p.partition))
+        {
+            if let Some(lag) = p.lag(stored.get(&p.partition).copied()) {
+                let partition = p.partition.to_string();
+                s.metrics.lag.with(&[&s.topic, &partition]).set(lag as f64);
+            }
+        }
     }
 }
 
 /// Run the processor until idle/limit/shutdown.
 pub fn run(
     job: &ProcessJob,
+    sink: Box<dyn Sink>,
+    registry: &RegistryClient,
+    reader: &Schema,
+    handle: &Handle,
+    shutdown: &Shutdown,
+) -> Result<ProcessSummary, PipelineError> {
+    let metrics = ProcessMetrics::detached();
+    run_with_metrics(job, sink, registry, reader, handle, shutdown, &metrics)
+}
+
+/// [`run`], counting into `metrics` (see [`crate::metrics::catalog`]).
+pub fn run_with_metrics(
+    job: &ProcessJob,
     mut sink: Box<dyn Sink>,
     registry: &RegistryClient,
     reader: &Schema,
     handle: &Handle,
     shutdown: &Shutdown,
+    metrics: &ProcessMetrics,
 ) -> Result<ProcessSummary, PipelineError> {
     let started = Instant::now();
     let partitions = admin::topic_partitions(&job.kafka, &job.topic, job.timeout)?;
@@ -195,6 +241,7 @@ pub fn run(
         group: job.group.clone(),
         topic: job.topic.clone(),
         summary: ProcessSummary::default(),
+        metrics: metrics.clone(),
         failed: None,
     }));
     let consumer = group_consumer(
@@ -202,6 +249,7 @@ pub fn run(
         &job.group,
         &job.topic,
         Arc::new(Hook(state.clone())),
+        metrics.lag_interval,
     )?;
     let mut ctx = LoopContext {
         job,
@@ -212,6 +260,7 @@ pub fn run(
         started,
         dlq,
         checks: WriterChecks::new(),
+        metrics,
     };
     let result = poll_loop(&mut ctx, &consumer, &state);
     close(consumer, Duration::from_secs(10));
@@ -238,6 +287,7 @@ struct LoopContext<'a> {
     dlq: Option<PageProducer>,
     /// Each writer schema id checked against the reader once.
     checks: WriterChecks,
+    metrics: &'a ProcessMetrics,
 }
 
 fn poll_loop(
@@ -249,6 +299,8 @@ fn poll_loop(
     let mut last_record = Instant::now();
     let mut unassigned_since: Option<Instant> = None;
     let mut last_check = Instant::now();
+    // Partitions whose end the consumer reached with no record after it, for this assignment.
+    let mut at_end = AtEnd::default();
     let now_ms = || started.elapsed().as_millis() as u64;
     loop {
         if shutdown.requested() {
@@ -258,6 +310,8 @@ fn poll_loop(
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 last_record = Instant::now();
+                at_end.record(m.partition());
+                ctx.metrics.consumed.inc();
                 let decoded = decode(&m, ctx)?;
                 let (p, o) = (m.partition(), m.offset());
                 let mut s = lock(state);
@@ -284,14 +338,17 @@ fn poll_loop(
                             dlq.send_chunk(&chunk, (0, 0, 1))?;
                             warn!(partition = p, offset = o, class = poison.class, error = %poison.message, "dead-lettered");
                             s.summary.dead_letters += 1;
+                            ctx.metrics.dead_letters.with(&[poison.class]).inc();
                         }
                         offer
                     }
                 };
                 if offer == Offer::Redelivered {
                     s.summary.redelivered += 1;
+                    ctx.metrics.redelivered.inc();
                 }
             }
+            Some(Err(KafkaError::PartitionEOF(p))) => at_end.reached(p),
             Some(Err(e)) => warn!(error = %e, "consumer error"),
             None => {}
         }
@@ -333,10 +390,11 @@ fn poll_loop(
                 && s.core.open_rows() == 0
                 && last_check.elapsed() >= Duration::from_secs(1)
             {
+                at_end.keep_only(s.core.assigned());
                 drop(s);
                 last_check = Instant::now();
                 // Idle means caught up, not merely quiet: a slow first fetch is not the end.
-                if caught_up(consumer, &job.topic) {
+                if caught_up(consumer, &job.topic, &at_end) {
                     info!("idle and caught up with every assigned partition; exiting");
                     break;
                 }
@@ -354,11 +412,14 @@ fn poll_loop(
 
 /// Has this member read every assigned partition up to its high watermark? (librdkafka's
 /// position moves past transaction markers, so a fully read partition has position = high.)
-fn caught_up(consumer: &BaseConsumer<HookContext>, topic: &str) -> bool {
+fn caught_up(consumer: &BaseConsumer<HookContext>, topic: &str, at_end: &AtEnd) -> bool {
     let Ok(positions) = consumer.position() else {
         return false;
     };
     positions.elements_for_topic(topic).iter().all(|e| {
+        if at_end.contains(e.partition()) {
+            return true;
+        }
         match (
             e.offset(),
             consumer.fetch_watermarks(topic, e.partition(), Duration::from_secs(2)),
@@ -369,6 +430,32 @@ fn caught_up(consumer: &BaseConsumer<HookContext>, topic: &str) -> bool {
             (_, Err(_)) => false,
         }
     })
+}
+
+/// End-of-partition events since the last record of each partition (`enable.partition.eof`).
+/// After a transactional commit the high watermark lies past the commit marker, which is never
+/// delivered, so the position alone would never catch up with it.
+#[derive(Debug, Default)]
+struct AtEnd(std::collections::BTreeSet<Partition>);
+
+impl AtEnd {
+    fn reached(&mut self, p: Partition) {
+        self.0.insert(p);
+    }
+
+    fn record(&mut self, p: Partition) {
+        self.0.remove(&p);
+    }
+
+    /// Forget partitions no longer assigned (a later assignment starts again).
+    fn keep_only(&mut self, assigned: impl IntoIterator<Item = Partition>) {
+        let assigned: std::collections::BTreeSet<Partition> = assigned.into_iter().collect();
+        self.0.retain(|p| assigned.contains(p));
+    }
+
+    fn contains(&self, p: Partition) -> bool {
+        self.0.contains(&p)
+    }
 }
 
 /// Decode one record into a row, or say why it is poison. Only a registry that stays unreachable
@@ -388,7 +475,7 @@ fn decode(
             Ok(writer) => break writer,
             Err(e) => match Poison::registry(&e) {
                 Some(poison) => return Ok(Err(poison)),
-                None if attempt < 5 => {
+                None if e.is_transient() && attempt < 5 => {
                     attempt += 1;
                     warn!(attempt, error = %e, "registry unavailable; retrying");
                     std::thread::sleep(Duration::from_millis(200 << attempt));

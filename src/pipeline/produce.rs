@@ -15,6 +15,7 @@ use crate::core::producer::{resume, Chunk, Cursor, Plan, Progress, Resume};
 use crate::kafka::admin;
 use crate::kafka::producer::{self, DeliveryMode, OutRecord, PageProducer, ProducerStats};
 use crate::kafka::KafkaSettings;
+use crate::metrics::{Counter, ProduceMetrics};
 use crate::registry::client::RegistryClient;
 use crate::source::{Page, PageRequest, Source};
 
@@ -100,6 +101,19 @@ pub fn run(
     handle: &Handle,
     shutdown: &Shutdown,
 ) -> Result<ProduceSummary, PipelineError> {
+    let metrics = ProduceMetrics::detached();
+    run_with_metrics(job, source, registry, handle, shutdown, &metrics)
+}
+
+/// [`run`], counting into `metrics` (see [`crate::metrics::catalog`]).
+pub fn run_with_metrics(
+    job: &ProduceJob,
+    source: &mut dyn Source,
+    registry: &RegistryClient,
+    handle: &Handle,
+    shutdown: &Shutdown,
+    metrics: &ProduceMetrics,
+) -> Result<ProduceSummary, PipelineError> {
     let started = Instant::now();
     let schema_file = schema_file(job.schema_version)?;
     match job.create_partitions {
@@ -165,7 +179,14 @@ pub fn run(
         if job.run_for.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
-        let fetched = fetch(source, &job.seed, &chunk, job.page_size, &mut page)?;
+        let fetched = fetch(
+            source,
+            (&job.seed, job.page_size),
+            &chunk,
+            &mut page,
+            &metrics.pages,
+        )?;
+        let counted = (plan.produced(), plan.replayed(), producer.stats());
         let next = plan.committed(&cursor, &chunk);
         let out = chunk_out(
             job,
@@ -183,6 +204,10 @@ pub fn run(
             .count();
         producer.send_chunk(&out, (chunk.page, chunk.from, chunk.to))?;
         rejects += chunk_rejects as u64;
+        metrics.users.add(plan.produced() - counted.0);
+        metrics.replayed.add(plan.replayed() - counted.1);
+        metrics.rejects.add(chunk_rejects as u64);
+        count_chunk(metrics, counted.2, &mut producer);
         cursor = next;
         meter.add(u64::from(chunk.len()));
         if let Some(every) = job.every {
@@ -230,13 +255,27 @@ fn wait_until(at: Instant, shutdown: &Shutdown) {
     }
 }
 
-/// The page holding `chunk`, fetched from the source when not already held.
+/// Count a written chunk's producer work: the deltas of its counters since `before`, and the
+/// commit of its transaction (transactional delivery).
+fn count_chunk(m: &ProduceMetrics, before: ProducerStats, producer: &mut PageProducer) {
+    let after = producer.stats();
+    m.chunks.add(after.chunks.saturating_sub(before.chunks));
+    m.aborts.add(after.aborts.saturating_sub(before.aborts));
+    m.resends.add(after.resends.saturating_sub(before.resends));
+    if let Some(latency) = producer.take_commit_latency() {
+        m.transactions.inc();
+        m.commit_seconds.observe_duration(latency);
+    }
+}
+
+/// The page holding `chunk` (`seed` and page size), fetched from the source when not already
+/// held.
 fn fetch<'p>(
     source: &mut dyn Source,
-    seed: &str,
+    (seed, page_size): (&str, u32),
     chunk: &Chunk,
-    page_size: u32,
     page: &'p mut Option<Page>,
+    pages: &Counter,
 ) -> Result<&'p Page, PipelineError> {
     if page.as_ref().is_none_or(|p| p.request.page != chunk.page) {
         let request = PageRequest {
@@ -245,6 +284,7 @@ fn fetch<'p>(
             size: page_size,
         };
         *page = Some(source.fetch(&request)?);
+        pages.inc();
     }
     page.as_ref()
         .ok_or_else(|| PipelineError::Other("page vanished".into()))

@@ -1,0 +1,166 @@
+//! The HTTP side of metrics: `GET /metrics` answers the registry in the text exposition format.
+//! [`serve_while`] binds before a job starts, logs the address and stops when the job ends.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use super::Registry;
+
+/// The metrics listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsServerError {
+    #[error("cannot listen on {addr} for metrics (--metrics-listen): {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running `/metrics` endpoint.
+pub struct MetricsServer {
+    local_addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+async fn metrics(State(registry): State<Registry>) -> impl IntoResponse {
+    ([(CONTENT_TYPE, super::CONTENT_TYPE)], registry.encode())
+}
+
+impl MetricsServer {
+    /// Bind `listen` (port 0 picks a free port) and serve `registry` in a background task.
+    pub async fn start(
+        listen: SocketAddr,
+        registry: Registry,
+    ) -> Result<MetricsServer, MetricsServerError> {
+        let bind_err = |source| MetricsServerError::Bind {
+            addr: listen,
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(bind_err)?;
+        let local_addr = listener.local_addr().map_err(bind_err)?;
+        let app = Router::new()
+            .route("/metrics", get(metrics))
+            .with_state(registry);
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
+            if let Err(error) = serve.await {
+                error!(%local_addr, %error, "metrics server stopped with an error");
+            }
+        });
+        info!(%local_addr, "metrics: listening on http://{local_addr}/metrics");
+        Ok(MetricsServer {
+            local_addr,
+            shutdown: Some(shutdown),
+            task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stop accepting, let in-flight scrapes finish (bounded: a scraper holding a connection
+    /// open cannot keep the job from exiting).
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match tokio::time::timeout(Duration::from_secs(2), &mut self.task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => error!(%error, "metrics server task failed"),
+            Err(_) => {
+                warn!("metrics server did not stop within 2s; aborting it");
+                self.task.abort();
+            }
+        }
+        info!(local_addr = %self.local_addr, "metrics: stopped");
+    }
+}
+
+/// Run `job` with `registry` served at `listen` (when given): bound before the job starts,
+/// stopped when it ends, whatever its result.
+pub fn serve_while<T, E: From<MetricsServerError>>(
+    listen: Option<SocketAddr>,
+    registry: &Registry,
+    handle: &Handle,
+    job: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    let server = match listen {
+        Some(addr) => Some(handle.block_on(MetricsServer::start(addr, registry.clone()))?),
+        None => None,
+    };
+    let result = job();
+    if let Some(server) = server {
+        handle.block_on(server.stop());
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_the_registry_and_refuses_a_taken_address() {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let registry = Registry::new();
+        registry.counter("eosflow_x_total", "X.").add(3);
+        let server = runtime
+            .block_on(MetricsServer::start(([127, 0, 0, 1], 0).into(), registry))
+            .expect("binds");
+        let addr = server.local_addr();
+        let taken = runtime
+            .block_on(MetricsServer::start(addr, Registry::new()))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            taken.contains("--metrics-listen") && taken.contains(&addr.to_string()),
+            "{taken}"
+        );
+        let (content_type, body, missing) = runtime.block_on(async {
+            let client = reqwest::Client::new();
+            let url = format!("http://{addr}/metrics");
+            let response = client.get(&url).send().await.expect("scrape");
+            let content_type = response.headers()[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .map(str::to_string)
+                .unwrap_or_default();
+            let body = response.text().await.expect("body");
+            let missing = client
+                .get(format!("http://{addr}/other"))
+                .send()
+                .await
+                .expect("404")
+                .status();
+            (content_type, body, missing)
+        });
+        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+        assert_eq!(
+            body,
+            "# HELP eosflow_x_total X.\n# TYPE eosflow_x_total counter\neosflow_x_total 3\n"
+        );
+        assert_eq!(missing, reqwest::StatusCode::NOT_FOUND);
+        runtime.block_on(server.stop());
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "the listener is closed after stop"
+        );
+    }
+}
