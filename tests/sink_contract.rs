@@ -259,6 +259,33 @@ fn operations_before_schema_fail_clearly(b: &dyn Backend) {
     assert!(msg.contains("ensure_schema"), "{msg}");
 }
 
+/// `doctor`'s look at the tables: absent before `ensure_schema`, present after, nothing created.
+fn tables_reports_what_exists(b: &dyn Backend) {
+    let mut s = b.open();
+    let before = s.tables().expect("tables before ensure_schema");
+    assert!(
+        !before.users.present && !before.offsets.present,
+        "{before:?}"
+    );
+    assert_eq!(
+        s.tables().expect("tables again"),
+        before,
+        "tables() created something"
+    );
+    assert!(
+        before.offsets.name.ends_with("_offsets")
+            && before.offsets.name.starts_with(&before.users.name),
+        "{before:?}"
+    );
+    s.ensure_schema().expect("ensure_schema");
+    let after = b.open().tables().expect("tables after ensure_schema");
+    assert!(after.users.present && after.offsets.present, "{after:?}");
+    assert_eq!(
+        (&after.users.name, &after.offsets.name),
+        (&before.users.name, &before.offsets.name)
+    );
+}
+
 fn large_batch_commits(b: &dyn Backend) {
     let mut s = ready(b);
     let r = rows("big", 0..5000, "");
@@ -477,6 +504,7 @@ contract_suite!(
     offsets_only_batch,
     data_survives_reopen,
     operations_before_schema_fail_clearly,
+    tables_reports_what_exists,
     large_batch_commits,
     ensure_schema_migrates_a_v1_table,
     ],

@@ -95,3 +95,63 @@ pub fn ensure_topic(
         }
     }
 }
+
+/// What one metadata request shows of the cluster (for `doctor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterView {
+    /// `(id, host:port)` of every broker, by id.
+    pub brokers: Vec<(i32, String)>,
+    /// Each asked topic with what the metadata says of it, in the order asked.
+    pub topics: Vec<(String, TopicState)>,
+}
+
+/// A topic as the metadata shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicState {
+    Partitions(usize),
+    Missing,
+    /// Listed with an error other than "unknown topic" (e.g. not authorized).
+    Error(String),
+}
+
+/// One metadata request for every topic (no auto-creation): the brokers, and the state of each
+/// of `topics`.
+pub fn cluster_view(
+    settings: &KafkaSettings,
+    topics: &[&str],
+    timeout: Duration,
+) -> Result<ClusterView, KafkaAdapterError> {
+    let mut config = settings.client_config();
+    config.set("allow.auto.create.topics", "false");
+    let consumer: BaseConsumer = settings.create(&config, "metadata client")?;
+    let metadata =
+        consumer
+            .fetch_metadata(None, timeout)
+            .map_err(|e| KafkaAdapterError::Unreachable {
+                bootstrap: settings.bootstrap.clone(),
+                operation: "Metadata",
+                timeout_ms: timeout.as_millis() as u64,
+                detail: e.to_string(),
+            })?;
+    let mut brokers: Vec<(i32, String)> = metadata
+        .brokers()
+        .iter()
+        .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
+        .collect();
+    brokers.sort_unstable();
+    let state = |name: &str| match metadata.topics().iter().find(|t| t.name() == name) {
+        None => TopicState::Missing,
+        Some(t) => match t.error() {
+            Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => {
+                TopicState::Missing
+            }
+            Some(e) => TopicState::Error(RDKafkaErrorCode::from(e).to_string()),
+            None if t.partitions().is_empty() => TopicState::Missing,
+            None => TopicState::Partitions(t.partitions().len()),
+        },
+    };
+    Ok(ClusterView {
+        brokers,
+        topics: topics.iter().map(|t| (t.to_string(), state(t))).collect(),
+    })
+}

@@ -5,6 +5,7 @@
 //!   sink (rows + offsets in one transaction) → Kafka offset commit.
 //! - [`verify`]: reconcile the topic with the sink.
 //! - [`demo`]: all of it on one machine with an in-memory broker and the embedded registry.
+//! - [`doctor`]: check the broker (and its transaction support), topics, registry and sink.
 //!
 //! Jobs are synchronous (librdkafka's base clients and the SQL drivers are); the few async calls
 //! (registry) run on a tokio runtime handle the caller passes in.
@@ -12,6 +13,7 @@
 pub mod bench;
 pub mod demo;
 pub mod dlq;
+pub mod doctor;
 pub mod meter;
 pub mod process;
 pub mod produce;

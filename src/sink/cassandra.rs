@@ -106,6 +106,7 @@
 mod config;
 mod driver;
 mod ops;
+mod probe;
 pub mod statements;
 mod write;
 
@@ -132,7 +133,7 @@ use ops::{advance_offsets, prepare_all, read_offsets, scan_ids, Prepared};
 use statements::{missing_columns, row_values, user_from_values, Cql};
 use write::{dedupe_last_wins, with_retries, write_all, Failed, Retry};
 
-use super::{IdCounts, Row, Sink, SinkBatch, SinkError};
+use super::{IdCounts, Row, Sink, SinkBatch, SinkError, Tables};
 use crate::model::User;
 
 /// Ids fetched per page by [`Sink::id_counts`].
@@ -484,6 +485,11 @@ impl Sink for CassandraSink {
         row.map(|r| user_from_values(r.columns))
             .transpose()
             .map_err(|e| self.op_err("get", format!("row {id}: {e}")))
+    }
+
+    fn tables(&mut self) -> Result<Tables, SinkError> {
+        let result = self.runtime.block_on(self.present_tables());
+        result.map_err(|e| self.op_err("tables", e))
     }
 }
 #[cfg(test)]

@@ -32,7 +32,7 @@ use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Statement};
 use uuid::Uuid;
 
-use super::{check_table_name, redact_url, IdCounts, Row, Sink, SinkBatch, SinkError};
+use super::{check_table_name, redact_url, IdCounts, Row, Sink, SinkBatch, SinkError, Tables};
 use crate::model::User;
 
 /// Rows per `INSERT … UNNEST` statement (bounds one message's size; the transaction spans all).
@@ -549,5 +549,21 @@ impl Sink for PostgresSink {
             .map(user_from_row)
             .transpose()
             .map_err(|e| self.op_err("get", &e))
+    }
+
+    fn tables(&mut self) -> Result<Tables, SinkError> {
+        let offsets = format!("{}_offsets", self.table);
+        let row = self
+            .client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL",
+                &[&self.table, &offsets],
+            )
+            .map_err(|e| self.op_err("tables", &e))?;
+        let present = |i| row.try_get::<_, bool>(i);
+        let (users, offsets_present) = present(0)
+            .and_then(|u| Ok((u, present(1)?)))
+            .map_err(|e| self.op_err("tables", &e))?;
+        Ok(Tables::new(&self.table, users, &offsets, offsets_present))
     }
 }

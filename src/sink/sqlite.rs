@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
-use super::{check_table_name, IdCounts, Sink, SinkBatch, SinkError};
+use super::{check_table_name, IdCounts, Sink, SinkBatch, SinkError, Tables};
 use crate::model::User;
 
 /// How long a statement waits for another connection's lock before failing with "database is locked".
@@ -354,5 +354,19 @@ impl Sink for SqliteSink {
                 .optional()
         })();
         result.map_err(|e| self.op_err("get", e))
+    }
+
+    fn tables(&mut self) -> Result<Tables, SinkError> {
+        let offsets = format!("{}_offsets", self.table);
+        let present = |name: &str| {
+            self.conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1 COLLATE NOCASE)",
+                params![name],
+                |r| r.get::<_, bool>(0),
+            )
+        };
+        let found = present(&self.table).and_then(|users| Ok((users, present(&offsets)?)));
+        let (users, offsets_present) = found.map_err(|e| self.op_err("tables", e))?;
+        Ok(Tables::new(&self.table, users, &offsets, offsets_present))
     }
 }
