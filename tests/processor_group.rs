@@ -5,13 +5,16 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{bootstrap, eosflow, postgres_url, run_ok, stdout, unique, Registry};
 
 struct Setup {
     registry: Registry,
+    bootstrap: String,
     topic: String,
     table: String,
     group: String,
@@ -21,6 +24,7 @@ impl Setup {
     fn new(users: u64) -> Setup {
         let s = Setup {
             registry: Registry::start(),
+            bootstrap: bootstrap(),
             topic: unique("grp"),
             table: unique("grp_users"),
             group: unique("grp"),
@@ -34,7 +38,7 @@ impl Setup {
         c.arg(sub)
             .args([
                 "--bootstrap",
-                &bootstrap(),
+                &self.bootstrap,
                 "--registry",
                 &self.registry.url,
             ])
@@ -62,6 +66,29 @@ impl Setup {
             .env("EOSFLOW_LOG", "info,eosflow::pipeline=warn")
             .spawn()
             .expect("spawn processor")
+    }
+
+    /// A processor whose log lines are collected as they arrive.
+    fn processor_logged(&self, extra: &[&str]) -> (Child, Arc<Mutex<Vec<String>>>) {
+        let mut child = self
+            .cmd("process")
+            .args(["--group", &self.group])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("EOSFLOW_LOG", "info,eosflow::pipeline=warn")
+            .env("NO_COLOR", "1")
+            .spawn()
+            .expect("spawn processor");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().expect("log lines").push(line);
+            }
+        });
+        (child, lines)
     }
 
     fn rows(&self) -> usize {
@@ -117,12 +144,6 @@ fn a_second_processor_shares_the_partitions_then_takes_over_from_one_that_leaves
     let out = second.wait_with_output().expect("second finishes");
     let summary = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{summary}");
-    let processed = |text: &str| -> u64 {
-        text.split_whitespace()
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
     let (a, b) = (
         processed(&String::from_utf8_lossy(&first.stdout)),
         processed(&summary),
@@ -137,6 +158,102 @@ fn a_second_processor_shares_the_partitions_then_takes_over_from_one_that_leaves
         "each record applied once between them: {a} + {b}"
     );
     s.verify_exact(USERS);
+}
+
+/// The count in a processor's summary line (`processed N records ...`).
+fn processed(text: &str) -> u64 {
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The users a resumed producer replayed: `resumed at page P index I (N users replayed)`.
+fn replayed(summary: &str) -> u64 {
+    summary
+        .split_once("users replayed")
+        .and_then(|(before, _)| before.rsplit('(').next())
+        .map(|n| {
+            n.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("replay count in {summary:?}"))
+        })
+        .unwrap_or(0)
+}
+
+/// Two processors split the partitions; one is killed with SIGKILL while it holds an open,
+/// uncommitted batch. Once the broker expires its session (MockCluster does, after
+/// session.timeout.ms; tansu 0.6 never does), the survivor is given the dead member's partitions,
+/// seeks to the offsets stored with the rows (none for the dead member's partitions: it never
+/// committed) and re-does exactly the lost work: it applies every record of the topic once (its own
+/// half plus the dead member's), and the table holds every user once.
+#[test]
+fn a_killed_processors_partitions_move_to_the_survivor() {
+    const FIRST: u64 = 2000;
+    const TOTAL: u64 = 10_000;
+    let topic = unique("grpkill");
+    let broker = common::mock_broker::MockBroker::for_topic(&topic);
+    let s = Setup {
+        registry: Registry::start(),
+        bootstrap: broker.bootstrap.clone(),
+        topic,
+        table: unique("grpkill_users"),
+        group: unique("grpkill"),
+    };
+    let produce_until = |last_page: u64| {
+        run_ok(
+            eosflow()
+                .args(["produce", "--bootstrap", &s.bootstrap])
+                .args([
+                    "--registry",
+                    &s.registry.url,
+                    "--topic",
+                    &s.topic,
+                    "--seed",
+                    "grpkill",
+                    "--page-size",
+                    "500",
+                    "--last-page",
+                    &last_page.to_string(),
+                ]),
+        )
+    };
+    produce_until(FIRST / 500);
+    let session = ["--kafka-property", "session.timeout.ms=6000"];
+    // Both join at once, so the group splits the partitions between them (MockCluster stalls a
+    // join that arrives after the first member was assigned). The first one's batch never fills
+    // or lingers out: everything it reads stays uncommitted.
+    let open_batch = ["--batch-max", "1000000", "--batch-linger-ms", "600000"];
+    let mut first = s.processor(&[&session[..], &open_batch[..]].concat());
+    let (second, log) = s.processor_logged(&[&session[..], &["--exit-when-idle", "20s"]].concat());
+    s.wait_rows(FIRST as usize / 4); // the survivor is writing its share
+                                     // A resumed producer replays its last recorded page (whole, on purpose): those records are
+                                     // in the topic twice and the survivor applies them again onto the same rows.
+    let replayed = replayed(&stdout(&produce_until(TOTAL / 500)));
+    std::thread::sleep(Duration::from_secs(2)); // the first reads its share of the new pages
+    first.kill().expect("SIGKILL the first processor");
+    first.wait().expect("reaped");
+    let out = second.wait_with_output().expect("second finishes");
+    let summary = stdout(&out);
+    let log = log.lock().expect("log lines").join("\n");
+    eprintln!("survivor's log:\n{log}");
+    let assignments: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("partitions assigned"))
+        .collect();
+    let all_four = |l: &&str| (0..4).all(|p| l.contains(&format!("({p}, ")));
+    assert!(out.status.success(), "{summary}\n{log}");
+    assert!(
+        assignments.len() >= 2 && !all_four(&assignments[0]) && all_four(&assignments[1]),
+        "the survivor first got its share, then every partition: {assignments:?}"
+    );
+    assert_eq!(
+        processed(&summary),
+        TOTAL + replayed,
+        "the survivor applied every record once, its own and the dead member's \
+         ({replayed} replayed by the producer); its log:\n{log}"
+    );
+    s.verify_exact(TOTAL);
 }
 
 #[test]

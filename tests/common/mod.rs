@@ -2,6 +2,9 @@
 //! registry, unique names, and running the `eosflow` binary.
 #![allow(dead_code)]
 
+pub mod mock_broker;
+pub mod tls;
+
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
