@@ -284,11 +284,16 @@ impl Checker<'_> {
         location.push("fields".to_string());
         for (position, field) in reader_fields.iter().enumerate() {
             location.push(position.to_string());
-            // `lookupWriterField`: the field's name, then each of its aliases.
-            let matches: Vec<&super::graph::Field> = std::iter::once(&field.name)
-                .chain(field.aliases.iter())
-                .filter_map(|name| writer_fields.iter().find(|w| &w.name == name))
-                .collect();
+            // `lookupWriterField`: the field's name, then each of its aliases. Each writer field
+            // counts once: Java's list holds it twice when an alias repeats the field's own name
+            // (and then throws), but one writer field is not an ambiguity.
+            let mut matches: Vec<&super::graph::Field> = Vec::new();
+            for name in std::iter::once(&field.name).chain(field.aliases.iter()) {
+                let found = writer_fields.iter().find(|w| &w.name == name);
+                if let Some(w) = found.filter(|w| !matches.iter().any(|m| m.name == w.name)) {
+                    matches.push(w);
+                }
+            }
             match matches.as_slice() {
                 [] if field.has_default => {}
                 [] => {

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use super::api_settings;
 use super::error::{json_response, raw_json_response, ApiError};
 use super::ops::{check_schema_type, SchemaRequest};
-use super::state::{StoredSchema, VersionEntry, VersionSel, AVRO};
+use super::state::{State, StoredSchema, VersionEntry, VersionSel, AVRO};
 use super::store::Store;
 
 pub type Params = Query<HashMap<String, String>>;
@@ -292,21 +292,27 @@ async fn lookup(
     let request = schema_request(&body)?;
     let deleted = flag(&q, "deleted");
     let body = store
-        .read(|state| {
-            state.subject(&subject, deleted)?;
-            let references = state.resolve_references(request.references.as_deref())?;
-            let parsed = state.parse_submission(&request.schema, &references)?;
-            let entry = state
-                .find_in_subject(&subject, &parsed, &references, deleted)
-                .ok_or_else(|| {
-                    ApiError::schema_not_found(format!(
-                        "Schema not found under subject '{subject}'"
-                    ))
-                })?;
-            Ok(version_body(&subject, entry, state.schema(entry.id)?))
-        })
+        .read(|state| lookup_in(state, &subject, &request, deleted))
         .await?;
     Ok(json_response(&body))
+}
+
+/// POST /subjects/{s} on the state: the subject's version holding the submitted schema.
+pub fn lookup_in(
+    state: &State,
+    subject: &str,
+    request: &SchemaRequest,
+    deleted: bool,
+) -> Result<Value, ApiError> {
+    state.subject(subject, deleted)?;
+    let references = state.resolve_references(request.references.as_deref())?;
+    let parsed = state.parse_submission(&request.schema, &references)?;
+    let entry = state
+        .find_in_subject(subject, &parsed, &references, deleted)
+        .ok_or_else(|| {
+            ApiError::schema_not_found(format!("Schema not found under subject '{subject}'"))
+        })?;
+    Ok(version_body(subject, entry, state.schema(entry.id)?))
 }
 
 async fn delete_subject(

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use super::api::{flag, parse_json, schema_request, Answer, Params};
 use super::error::{json_response, ApiError};
 use super::level::{CompatibilityLevel, Mode};
-use super::state::VersionSel;
+use super::ops::SchemaRequest;
+use super::state::{State, VersionSel};
 use super::store::Store;
 
 pub fn routes() -> Router<Arc<Store>> {
@@ -41,11 +42,16 @@ pub fn routes() -> Router<Arc<Store>> {
 }
 
 fn compat_answer(messages: Vec<String>, verbose: bool) -> Answer {
+    Ok(json_response(&compat_body(messages, verbose)))
+}
+
+/// `{"is_compatible": bool, "messages"?: [...]}`.
+pub fn compat_body(messages: Vec<String>, verbose: bool) -> Value {
     let mut body = json!({ "is_compatible": messages.is_empty() });
     if verbose {
         body["messages"] = json!(messages);
     }
-    Ok(json_response(&body))
+    body
 }
 
 /// POST /compatibility/subjects/{s}/versions: against the versions the subject's level names.
@@ -57,13 +63,30 @@ async fn compat_all(
 ) -> Answer {
     let request = schema_request(&body)?;
     let messages = store
-        .read(|state| {
-            let references = state.resolve_references(request.references.as_deref())?;
-            let parsed = state.parse_submission(&request.schema, &references)?;
-            state.compatibility_messages(&subject, &parsed, None)
-        })
+        .read(|state| compat_messages_in(state, &subject, None, &request))
         .await?;
     compat_answer(messages, flag(&q, "verbose"))
+}
+
+/// The compatibility messages (empty = compatible) of a submitted schema against the versions
+/// the subject's level names (`version` None) or against one version.
+pub fn compat_messages_in(
+    state: &State,
+    subject: &str,
+    version: Option<VersionSel>,
+    request: &SchemaRequest,
+) -> Result<Vec<String>, ApiError> {
+    let references = state.resolve_references(request.references.as_deref())?;
+    let parsed = state.parse_submission(&request.schema, &references)?;
+    let Some(sel) = version else {
+        return state.compatibility_messages(subject, &parsed, None);
+    };
+    if state.subject(subject, false).is_err() && sel == VersionSel::Latest {
+        // Nothing registered yet: nothing to be incompatible with.
+        return Ok(Vec::new());
+    }
+    let entry = state.version(subject, sel, false)?;
+    state.compatibility_messages(subject, &parsed, Some(entry))
 }
 
 /// POST /compatibility/subjects/{s}/versions/{v|latest}: against that one version.
@@ -76,22 +99,13 @@ async fn compat_version(
     let sel = VersionSel::parse(&version)?;
     let request = schema_request(&body)?;
     let messages = store
-        .read(|state| {
-            let references = state.resolve_references(request.references.as_deref())?;
-            let parsed = state.parse_submission(&request.schema, &references)?;
-            if state.subject(&subject, false).is_err() && sel == VersionSel::Latest {
-                // Nothing registered yet: nothing to be incompatible with.
-                return Ok(Vec::new());
-            }
-            let entry = state.version(&subject, sel, false)?;
-            state.compatibility_messages(&subject, &parsed, Some(entry))
-        })
+        .read(|state| compat_messages_in(state, &subject, Some(sel), &request))
         .await?;
     compat_answer(messages, flag(&q, "verbose"))
 }
 
 /// The level in a PUT /config body (`compatibility`, or `compatibilityLevel`); None if absent.
-fn level_in(body: &Bytes) -> Result<Option<CompatibilityLevel>, ApiError> {
+pub fn level_in(body: &Bytes) -> Result<Option<CompatibilityLevel>, ApiError> {
     let value = parse_json(body)?;
     let text = match value
         .get("compatibility")
@@ -130,14 +144,7 @@ async fn get_subject_config(
 async fn put_config(store: &Store, subject: Option<&str>, body: &Bytes) -> Answer {
     let level = level_in(body)?;
     let level = store
-        .mutate(|state| match level {
-            Some(level) => state.set_config(subject, level).map(|()| level),
-            // A body with other settings only: nothing of ours changes.
-            None => Ok(match subject {
-                Some(name) => state.effective_level(name),
-                None => state.compatibility,
-            }),
-        })
+        .mutate(|state| put_config_in(state, subject, level))
         .await?;
     tracing::info!(
         subject = subject.unwrap_or("(global)"),
@@ -145,6 +152,22 @@ async fn put_config(store: &Store, subject: Option<&str>, body: &Bytes) -> Answe
         "compatibility level set"
     );
     Ok(json_response(&json!({ "compatibility": level.as_str() })))
+}
+
+/// PUT /config[/{s}] on the state, with the level the body names (None: a body with other
+/// settings only, nothing of ours changes). Answers the level in force.
+pub fn put_config_in(
+    state: &mut State,
+    subject: Option<&str>,
+    level: Option<CompatibilityLevel>,
+) -> Result<CompatibilityLevel, ApiError> {
+    match level {
+        Some(level) => state.set_config(subject, level).map(|()| level),
+        None => Ok(match subject {
+            Some(name) => state.effective_level(name),
+            None => state.compatibility,
+        }),
+    }
 }
 
 async fn put_global_config(Shared(store): Shared<Arc<Store>>, body: Bytes) -> Answer {
@@ -170,7 +193,7 @@ async fn delete_subject_config(
     ))
 }
 
-fn mode_in(body: &Bytes) -> Result<Mode, ApiError> {
+pub fn mode_in(body: &Bytes) -> Result<Mode, ApiError> {
     let value = parse_json(body)?;
     match value.get("mode") {
         Some(Value::String(text)) => Mode::parse(text).ok_or_else(|| ApiError::invalid_mode(text)),
