@@ -350,6 +350,11 @@ pub fn read_topic(
                     ends.remove(&m.partition());
                 }
             }
+            // A broker restarting under us: librdkafka reconnects by itself; the no-progress
+            // timeout below decides when to give up.
+            Some(Err(e)) if is_transient(&e) => {
+                debug!(error = %e, "transient fetch error; retrying");
+            }
             Some(Err(e)) => return Err(op_err("fetch", e)),
             None => {
                 // Transaction markers take offsets too: a partition whose position reached the
@@ -380,6 +385,15 @@ fn drop_finished(consumer: &BaseConsumer, topic: &str, ends: &mut BTreeMap<Parti
             }
         }
     }
+}
+
+/// Errors librdkafka recovers from by itself (a broker down or restarting).
+fn is_transient(e: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(C::BrokerTransportFailure | C::AllBrokersDown | C::NetworkException)
+    )
 }
 
 #[cfg(test)]
