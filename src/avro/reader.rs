@@ -14,6 +14,7 @@ use apache_avro::Schema;
 
 use super::codec::CodecError;
 use super::history::{newest_parsed, newest_user_schema};
+use super::nesting::check_nesting;
 use super::project::project;
 use super::user_map::{to_user, user_mapping_problems};
 use crate::model::User;
@@ -114,6 +115,11 @@ pub fn decode_user(writer: &Schema, reader: &Schema, body: &[u8]) -> Result<User
             .map_err(|e| CodecError::Mismatch {
                 detail: e.to_string(),
             })?;
+    // apache-avro recurses without a depth limit: refuse what would overflow the stack first.
+    check_nesting(writer, body).map_err(|e| CodecError::Corrupt {
+        len: body.len(),
+        detail: e.to_string(),
+    })?;
     let mut cursor = body;
     let value = datum_reader
         .read_value(&mut cursor)
