@@ -5,7 +5,7 @@
 //! uses its own table and drops it at the end, so tests run in parallel and can be re-run.
 //!
 //! PostgreSQL tests need `EOSFLOW_TEST_POSTGRES` (e.g.
-//! `postgres://eosflow:eosflow@127.0.0.1:5432/eosflow_test`); without it they fail, never skip.
+//! `postgres://eosflow:test-only-pw@127.0.0.1:5432/eosflow_test`); without it they fail, never skip.
 //!
 //! Cassandra keeps the idempotent contract instead of the transactional one (rows may be ahead of
 //! offsets after a failure, a replay converges): the two transactional cases are replaced by

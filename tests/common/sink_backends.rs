@@ -256,7 +256,7 @@ pub fn pg_url() -> String {
         _ => panic!(
             "EOSFLOW_TEST_POSTGRES is not set: the PostgreSQL contract tests need a server. \
              Run `scripts/test-env` (or export \
-             EOSFLOW_TEST_POSTGRES=postgres://eosflow:eosflow@127.0.0.1:5432/eosflow_test)"
+             EOSFLOW_TEST_POSTGRES=postgres://eosflow:test-only-pw@127.0.0.1:5432/eosflow_test)"
         ),
     }
 }
