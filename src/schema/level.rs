@@ -12,8 +12,12 @@ use apache_avro::Schema;
 
 use super::{check, Incompatibility};
 
-/// Confluent's compatibility levels, spelled as Confluent spells them (`FULL_TRANSITIVE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// Confluent's compatibility levels, spelled as Confluent spells them (`FULL_TRANSITIVE`), also in
+/// JSON (the registry's config and state files).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Level {
     None,
     #[default]

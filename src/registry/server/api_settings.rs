@@ -115,7 +115,7 @@ pub fn level_in(body: &Bytes) -> Result<Option<CompatibilityLevel>, ApiError> {
         Some(Value::String(text)) => text.clone(),
         Some(other) => return Err(ApiError::invalid_compatibility(&other.to_string())),
     };
-    CompatibilityLevel::parse(&text)
+    super::level::parse_level(&text)
         .map(Some)
         .ok_or_else(|| ApiError::invalid_compatibility(&text))
 }

@@ -3,129 +3,53 @@
 use apache_avro::Schema;
 use serde::{Deserialize, Serialize};
 
-use super::compat::reader_can_read_writer;
+use crate::schema::{check_level, Direction};
 
-/// Confluent's compatibility levels. Non-transitive levels check the latest version only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum CompatibilityLevel {
-    None,
-    #[default]
-    Backward,
-    BackwardTransitive,
-    Forward,
-    ForwardTransitive,
-    Full,
-    FullTransitive,
+/// Confluent's compatibility levels: the schema engine's own [`Level`], which also decides which
+/// versions a level checks and in which direction ([`check_level`]).
+pub use crate::schema::Level as CompatibilityLevel;
+
+/// A level as the registry's API accepts it: Confluent's names, case-insensitive (Python's client
+/// upper-cases anyway). Unlike `eosflow schema`, no `-` for `_`: Confluent refuses those.
+pub fn parse_level(text: &str) -> Option<CompatibilityLevel> {
+    if text.contains('-') {
+        return None;
+    }
+    text.parse().ok()
 }
 
-impl CompatibilityLevel {
-    pub const ALL: [CompatibilityLevel; 7] = [
-        CompatibilityLevel::None,
-        CompatibilityLevel::Backward,
-        CompatibilityLevel::BackwardTransitive,
-        CompatibilityLevel::Forward,
-        CompatibilityLevel::ForwardTransitive,
-        CompatibilityLevel::Full,
-        CompatibilityLevel::FullTransitive,
-    ];
-
-    /// Case-insensitive, like Confluent's (Python's client upper-cases anyway).
-    pub fn parse(text: &str) -> Option<CompatibilityLevel> {
-        Self::ALL
-            .into_iter()
-            .find(|level| level.as_str().eq_ignore_ascii_case(text.trim()))
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CompatibilityLevel::None => "NONE",
-            CompatibilityLevel::Backward => "BACKWARD",
-            CompatibilityLevel::BackwardTransitive => "BACKWARD_TRANSITIVE",
-            CompatibilityLevel::Forward => "FORWARD",
-            CompatibilityLevel::ForwardTransitive => "FORWARD_TRANSITIVE",
-            CompatibilityLevel::Full => "FULL",
-            CompatibilityLevel::FullTransitive => "FULL_TRANSITIVE",
+/// Checks `new` against `previous` (oldest first, as `(version, schema)`) under `level`: the
+/// latest only, or all of them when transitive. Returns human-readable messages, empty when
+/// compatible. Each incompatible version contributes its reasons (newest version first, backward
+/// before forward), then `{oldSchemaVersion: N}` and `{compatibility: 'LEVEL'}` (the shape of
+/// Confluent's messages).
+pub fn check(level: CompatibilityLevel, new: &Schema, previous: &[(u32, Schema)]) -> Vec<String> {
+    // Registration is rare: a copy of the history is cheaper than a second level engine.
+    let schemas: Vec<Schema> = previous.iter().map(|(_, schema)| schema.clone()).collect();
+    let mut messages = Vec::new();
+    let mut found = check_level(level, new, &schemas).into_iter().peekable();
+    while let Some(problem) = found.next() {
+        let version = previous[problem.previous].0;
+        let reason = &problem.incompatibility;
+        messages.push(match problem.direction {
+            Direction::CandidateReadsPrevious => format!(
+                "{{errorType:'READER_CANNOT_READ_WRITER', description:'The new schema (reader) \
+                 cannot read data written with version {version} (writer): {reason}'}}"
+            ),
+            Direction::PreviousReadsCandidate => format!(
+                "{{errorType:'READER_CANNOT_READ_WRITER', description:'Version {version} \
+                 (reader) cannot read data written with the new schema (writer): {reason}'}}"
+            ),
+        });
+        if found
+            .peek()
+            .is_none_or(|next| next.previous != problem.previous)
+        {
+            messages.push(format!("{{oldSchemaVersion: {version}}}"));
+            messages.push(format!("{{compatibility: '{}'}}", level.as_str()));
         }
     }
-
-    fn transitive(self) -> bool {
-        matches!(
-            self,
-            CompatibilityLevel::BackwardTransitive
-                | CompatibilityLevel::ForwardTransitive
-                | CompatibilityLevel::FullTransitive
-        )
-    }
-
-    /// New schema as reader of old data.
-    fn backward(self) -> bool {
-        matches!(
-            self,
-            CompatibilityLevel::Backward
-                | CompatibilityLevel::BackwardTransitive
-                | CompatibilityLevel::Full
-                | CompatibilityLevel::FullTransitive
-        )
-    }
-
-    /// Old schemas as readers of new data.
-    fn forward(self) -> bool {
-        matches!(
-            self,
-            CompatibilityLevel::Forward
-                | CompatibilityLevel::ForwardTransitive
-                | CompatibilityLevel::Full
-                | CompatibilityLevel::FullTransitive
-        )
-    }
-
-    /// Checks `new` against `previous` (oldest first, as `(version, schema)`) under this level:
-    /// the latest only, or all of them when transitive. Returns human-readable messages, empty when
-    /// compatible. Each incompatible version contributes its reasons, then
-    /// `{oldSchemaVersion: N}` and `{compatibility: 'LEVEL'}` (the shape of Confluent's messages).
-    pub fn check(self, new: &Schema, previous: &[(u32, Schema)]) -> Vec<String> {
-        if self == CompatibilityLevel::None {
-            return Vec::new();
-        }
-        let against: &[(u32, Schema)] = if self.transitive() {
-            previous
-        } else {
-            match previous.split_last() {
-                Some((last, _)) => std::slice::from_ref(last),
-                None => &[],
-            }
-        };
-        let mut messages = Vec::new();
-        // Newest first: the most relevant problem leads.
-        for (version, old) in against.iter().rev() {
-            let mut reasons = Vec::new();
-            if self.backward() {
-                reasons.extend(reader_can_read_writer(new, old).into_iter().map(|reason| {
-                    format!(
-                        "{{errorType:'READER_CANNOT_READ_WRITER', description:'The new schema \
-                         (reader) cannot read data written with version {version} (writer): \
-                         {reason}'}}"
-                    )
-                }));
-            }
-            if self.forward() {
-                reasons.extend(reader_can_read_writer(old, new).into_iter().map(|reason| {
-                    format!(
-                        "{{errorType:'READER_CANNOT_READ_WRITER', description:'Version {version} \
-                         (reader) cannot read data written with the new schema (writer): \
-                         {reason}'}}"
-                    )
-                }));
-            }
-            if !reasons.is_empty() {
-                messages.extend(reasons);
-                messages.push(format!("{{oldSchemaVersion: {version}}}"));
-                messages.push(format!("{{compatibility: '{}'}}", self.as_str()));
-            }
-        }
-        messages
-    }
+    messages
 }
 
 /// Registry modes. READONLY (and READONLY_OVERRIDE) refuse writes; IMPORT allows registering with
@@ -186,11 +110,11 @@ mod tests {
     #[test]
     fn levels_parse_case_insensitively_and_round_trip() {
         for level in CompatibilityLevel::ALL {
-            assert_eq!(CompatibilityLevel::parse(level.as_str()), Some(level));
+            assert_eq!(parse_level(level.as_str()), Some(level));
             let lower = level.as_str().to_lowercase();
-            assert_eq!(CompatibilityLevel::parse(&lower), Some(level));
+            assert_eq!(parse_level(&lower), Some(level));
         }
-        assert_eq!(CompatibilityLevel::parse("SIDEWAYS"), None);
+        assert_eq!(parse_level("SIDEWAYS"), None);
         assert_eq!(Mode::parse("readonly"), Some(Mode::Readonly));
         assert_eq!(Mode::parse("WRITEONLY"), None);
     }
@@ -202,19 +126,11 @@ mod tests {
         // A reader needing `a` (no default) reads data written with `ab`, not with `b`.
         let needs_a = record(r#"{"name":"a","type":"string"}"#);
         let previous = vec![(1, ab.clone()), (2, b.clone())];
-        assert!(!CompatibilityLevel::Backward
-            .check(&needs_a, &previous)
-            .is_empty());
+        assert!(!check(CompatibilityLevel::Backward, &needs_a, &previous).is_empty());
         let previous = vec![(1, b.clone()), (2, ab)];
-        assert!(CompatibilityLevel::Backward
-            .check(&needs_a, &previous)
-            .is_empty());
-        assert!(!CompatibilityLevel::BackwardTransitive
-            .check(&needs_a, &previous)
-            .is_empty());
-        assert!(CompatibilityLevel::None
-            .check(&needs_a, &[(1, b)])
-            .is_empty());
+        assert!(check(CompatibilityLevel::Backward, &needs_a, &previous).is_empty());
+        assert!(!check(CompatibilityLevel::BackwardTransitive, &needs_a, &previous).is_empty());
+        assert!(check(CompatibilityLevel::None, &needs_a, &[(1, b)]).is_empty());
     }
 
     #[test]
@@ -223,14 +139,68 @@ mod tests {
         let v2 = record(r#"{"name":"a","type":"string"},{"name":"b","type":"int"}"#);
         let previous = vec![(1, v1)];
         // Adding a field without default: old readers are fine (FORWARD), new readers are not.
-        assert!(CompatibilityLevel::Forward.check(&v2, &previous).is_empty());
-        let messages = CompatibilityLevel::Full.check(&v2, &previous);
+        assert!(check(CompatibilityLevel::Forward, &v2, &previous).is_empty());
+        let messages = check(CompatibilityLevel::Full, &v2, &previous);
         assert!(
             messages.iter().any(|m| m.contains("version 1")),
             "{messages:?}"
         );
         assert!(messages.iter().any(|m| m == "{oldSchemaVersion: 1}"));
         assert!(messages.iter().any(|m| m == "{compatibility: 'FULL'}"));
-        assert!(CompatibilityLevel::Backward.check(&v2, &[]).is_empty());
+        assert!(check(CompatibilityLevel::Backward, &v2, &[]).is_empty());
+    }
+
+    /// The reasons `reader` cannot read data written with `writer` (BACKWARD against one version).
+    fn backward_reasons(reader: &Schema, writer: &Schema) -> Vec<String> {
+        check(CompatibilityLevel::Backward, reader, &[(1, writer.clone())])
+            .into_iter()
+            .filter(|m| m.starts_with("{errorType"))
+            .collect()
+    }
+
+    const V1: &str = r#"{"type":"record","name":"U","fields":[{"name":"a","type":"string"}]}"#;
+    const V2_NO_DEFAULT: &str = r#"{"type":"record","name":"U","fields":[
+        {"name":"a","type":"string"},{"name":"b","type":"int"}]}"#;
+    const V2_DEFAULT: &str = r#"{"type":"record","name":"U","fields":[
+        {"name":"a","type":"string"},{"name":"b","type":"int","default":0}]}"#;
+
+    #[test]
+    fn identical_schemas_are_compatible() {
+        assert!(backward_reasons(&parse(V1), &parse(V1)).is_empty());
+    }
+
+    #[test]
+    fn added_field_needs_a_default_for_new_readers() {
+        let reasons = backward_reasons(&parse(V2_NO_DEFAULT), &parse(V1));
+        assert_eq!(reasons.len(), 1);
+        assert!(reasons[0].contains('b'), "{reasons:?}");
+        assert!(backward_reasons(&parse(V2_DEFAULT), &parse(V1)).is_empty());
+        // Old readers simply skip the new field.
+        assert!(backward_reasons(&parse(V1), &parse(V2_NO_DEFAULT)).is_empty());
+    }
+
+    #[test]
+    fn type_change_is_reported_with_its_cause() {
+        let int_field = r#"{"type":"record","name":"U","fields":[{"name":"a","type":"int"}]}"#;
+        let reasons = backward_reasons(&parse(int_field), &parse(V1));
+        assert_eq!(reasons.len(), 1);
+        assert!(reasons[0].contains("'a'"), "{reasons:?}");
+    }
+
+    #[test]
+    fn partial_enum_compatibility_is_incompatible() {
+        let writer = r#"{"type":"enum","name":"E","symbols":["A","B"]}"#;
+        let reader = r#"{"type":"enum","name":"E","symbols":["A"]}"#;
+        assert_eq!(backward_reasons(&parse(reader), &parse(writer)).len(), 1);
+        assert!(backward_reasons(&parse(writer), &parse(reader)).is_empty());
+    }
+
+    #[test]
+    fn promotion_int_to_long_is_one_way() {
+        assert!(backward_reasons(&parse(r#""long""#), &parse(r#""int""#)).is_empty());
+        assert_eq!(
+            backward_reasons(&parse(r#""int""#), &parse(r#""long""#)).len(),
+            1
+        );
     }
 }

@@ -11,7 +11,6 @@
 //! | `state`, `ops` | the registry's data (what `registry.json` holds), its queries and mutations |
 //! | `store` | one mutex around the state; atomic, fsynced persistence to `dir/registry.json` |
 //! | `level` | compatibility levels and modes; which versions a level checks, in which direction |
-//! | `compat` | the single reader-can-read-writer decision, made by [`crate::schema`] (Java Avro's rules) |
 //! | `schema` | parsing submissions (with references), schema identity, compact JSON |
 //! | `error` | start-up errors and the `{"error_code", "message"}` API errors |
 //! | `auth` | optional HTTP basic auth ([`BasicAuth`], `registry serve --basic-auth-file`) |
@@ -31,7 +30,6 @@ use tokio::task::JoinHandle;
 mod api;
 mod api_settings;
 mod auth;
-mod compat;
 mod error;
 mod level;
 mod offline;
@@ -41,7 +39,6 @@ mod state;
 mod store;
 
 pub use auth::BasicAuth;
-pub use compat::reader_can_read_writer;
 pub use error::RegistryServerError;
 pub use level::{CompatibilityLevel, Mode};
 pub use offline::{BodyAnswer, BodyRequest, OfflineRegistry};

@@ -391,7 +391,7 @@ impl State {
             previous.push((entry.version, self.resolved(entry.id)?));
         }
         let messages = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            level.check(&parsed.resolved, &previous)
+            super::level::check(level, &parsed.resolved, &previous)
         }));
         messages.map_err(|_| ApiError::internal("the compatibility checker failed (panic)"))
     }
