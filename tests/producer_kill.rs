@@ -7,8 +7,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{eosflow, run_ok, unique, Registry};
@@ -45,45 +44,6 @@ impl Rng {
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
-
-struct Broker {
-    bootstrap: String,
-    child: Option<Child>,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn mock_broker(topic: &str) -> Broker {
-    let mut child = eosflow()
-        .args(["mock-broker", "--topic", &format!("{topic}:4")])
-        .args(["--topic", &format!("{topic}.rejects:4")])
-        .args(["--topic", &format!("{topic}.progress:1")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn mock-broker");
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("stdout");
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("bootstrap line");
-    let bootstrap = line
-        .trim()
-        .strip_prefix("bootstrap=")
-        .expect("bootstrap=")
-        .to_string();
-    Broker {
-        bootstrap,
-        child: Some(child),
     }
 }
 
@@ -226,7 +186,7 @@ fn check_cursor(bootstrap: &str, topic: &str, id: &str) {
 #[test]
 fn producer_killed_at_random_on_mockcluster_transactional() {
     let topic = "users";
-    let broker = mock_broker(topic);
+    let broker = common::mock_broker::MockBroker::for_topic(topic);
     kill_restart_finish(&broker.bootstrap, topic, "transactional");
 }
 
