@@ -225,14 +225,20 @@ pub struct Connection {
     pub with_credentials: bool,
 }
 
-/// The converter's settings for `url` (`http://…` or `https://…`, optionally with
-/// `USER:PASS@`, percent-encoded). Credentials come from the URL or from `auth`, not both; CA
-/// certificates from `auth` are trusted beside the system's.
-pub fn settings(
-    url: &str,
-    timeout: Duration,
-    auth: &RegistryAuth,
-) -> Result<Connection, RegistryError> {
+/// A registry address taken apart: the URL without credentials, the basic-auth credentials (from
+/// the URL or from `auth`, not both) and an HTTP client builder that trusts `auth`'s CA
+/// certificates beside the system's. Both the converter's client and `doctor`'s probe start here.
+pub struct Resolved {
+    /// The URL without credentials (for messages and requests).
+    pub base: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub http: reqwest::ClientBuilder,
+}
+
+/// Resolve `url` (`http://…` or `https://…`, optionally with `USER:PASS@`, percent-encoded) and
+/// `auth`; see [`Resolved`].
+pub fn resolve(url: &str, auth: &RegistryAuth) -> Result<Resolved, RegistryError> {
     let shown = crate::sink::redact_url(url);
     let bad = |detail: &str| RegistryError::BadUrl {
         url: shown.clone(),
@@ -266,7 +272,7 @@ pub fn settings(
     if username.is_some() && parsed.scheme() == "http" {
         tracing::warn!(registry = %base, "registry credentials are sent over plain http://; use https:// outside a trusted network");
     }
-    let mut client = reqwest::Client::builder();
+    let mut http = reqwest::Client::builder();
     if let Some(path) = &auth.ca_location {
         let ca_error = |detail: String| RegistryError::BadCa {
             url: base.clone(),
@@ -285,16 +291,36 @@ pub fn settings(
             return Err(ca_error("no PEM certificate in the file".into()));
         }
         for cert in certs {
-            client = client.add_root_certificate(cert);
+            http = http.add_root_certificate(cert);
         }
     }
+    Ok(Resolved {
+        base,
+        username,
+        password,
+        http,
+    })
+}
+
+/// The converter's settings for `url` and `auth` (see [`resolve`]).
+pub fn settings(
+    url: &str,
+    timeout: Duration,
+    auth: &RegistryAuth,
+) -> Result<Connection, RegistryError> {
+    let Resolved {
+        base,
+        username,
+        password,
+        http,
+    } = resolve(url, auth)?;
     let mut builder = SrSettings::new_builder(base.clone());
     builder.set_timeout(timeout);
     if let Some(user) = &username {
         builder.set_basic_authorization(user, password.as_ref().map(Secret::expose));
     }
     let settings = builder
-        .build_with(client)
+        .build_with(http)
         .map_err(|e| RegistryError::BadUrl {
             url: base.clone(),
             detail: detail(&e),

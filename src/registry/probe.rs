@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::client::{settings, RegistryAuth, RegistryError};
+use super::client::{resolve, RegistryAuth, RegistryError};
 use crate::secret::{percent_decode, Secret};
 
 /// Errors of one registry probe. Messages never contain a password.
@@ -59,36 +59,21 @@ impl RegistryProbe {
     pub fn new(url: &str, timeout: Duration, auth: &RegistryAuth) -> Result<Self, ProbeError> {
         let mut secrets = url_secrets(url);
         secrets.extend(auth.password.as_ref().map(|p| p.expose().to_string()));
-        let connection = settings(url, timeout, auth).map_err(ProbeError::Settings)?;
-        let settings_error = |detail: String| {
-            ProbeError::Settings(RegistryError::BadUrl {
-                url: connection.url.clone(),
-                detail: scrub(&detail, &secrets),
-            })
-        };
-        let parsed = url::Url::parse(url).map_err(|e| settings_error(e.to_string()))?;
-        // `settings` refused credentials given both in the URL and in `auth`.
-        let credentials = match (parsed.username(), parsed.password()) {
-            ("", None) => auth.username.clone().map(|u| (u, auth.password.clone())),
-            (user, password) => Some((
-                percent_decode(user),
-                password.map(|p| Secret::new(percent_decode(p))),
-            )),
-        };
-        let mut client = reqwest::Client::builder()
+        let resolved = resolve(url, auth).map_err(ProbeError::Settings)?;
+        let credentials = resolved.username.map(|u| (u, resolved.password));
+        let client = resolved
+            .http
             .timeout(timeout)
-            .connect_timeout(timeout);
-        if let Some(path) = &auth.ca_location {
-            let pem = std::fs::read(path).map_err(|e| settings_error(e.to_string()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| settings_error(e.to_string()))?;
-            for cert in certs {
-                client = client.add_root_certificate(cert);
-            }
-        }
-        let client = client.build().map_err(|e| settings_error(chain(&e)))?;
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| {
+                ProbeError::Settings(RegistryError::BadUrl {
+                    url: resolved.base.clone(),
+                    detail: scrub(&chain(&e), &secrets),
+                })
+            })?;
         Ok(RegistryProbe {
-            base: connection.url,
+            base: resolved.base,
             credentials,
             secrets,
             timeout,
