@@ -2,7 +2,7 @@
 //! last line of defence that scrubs registered secrets from anything written to the terminal.
 //!
 //! The first line of defence is not to print secrets at all: passwords are [`Secret`]s (their
-//! `Debug` is `***`, they have no `Display`), URLs are shown through [`crate::sink::redact_url`],
+//! `Debug` is `***`, they have no `Display`), URLs are shown through [`redact_url`],
 //! and Kafka settings print sensitive properties as `***`. [`scrub`] catches what third-party
 //! code might still echo (a librdkafka message, an HTTP client error): the CLI registers every
 //! secret it resolves with [`register`], and the log writer and the final error message pass
@@ -101,9 +101,9 @@ pub fn register(secret: &str) {
     }
 }
 
-/// Register the secrets a URL holds: the password of its userinfo (as written and
-/// percent-decoded) and the values of secret query options (`password=`, ...).
-pub fn register_url(url: &str) {
+/// The secrets a URL holds: the password of its userinfo (as written and percent-decoded) and
+/// the values of secret query options (`password=`, ...). Empty ones are left out.
+pub fn url_secrets(url: &str) -> Vec<String> {
     let (authority, query) = match url.split_once("://") {
         Some((_, rest)) => {
             let end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -124,10 +124,70 @@ pub fn register_url(url: &str) {
             }
         }
     }
+    let mut secrets = Vec::new();
     for raw in found {
-        register(raw);
-        register(&percent_decode(raw));
+        for form in [raw.to_string(), percent_decode(raw)] {
+            if !form.is_empty() && !secrets.contains(&form) {
+                secrets.push(form);
+            }
+        }
     }
+    secrets
+}
+
+/// Register the secrets a URL holds ([`url_secrets`]) for [`scrub`].
+pub fn register_url(url: &str) {
+    for secret in url_secrets(url) {
+        register(&secret);
+    }
+}
+
+/// `scheme://user:secret@host/...?password=x` → `scheme://user@host/...?password=***` for logs
+/// and errors (also with several `host:port` and without a path).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return redact_query(url);
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{user}@{host}")
+        }
+        None => authority.to_string(),
+    };
+    redact_query(&format!("{scheme}://{authority}{path}"))
+}
+
+/// Hide the values of secret query options ([`is_sensitive_key`]: `password=`, `token=`, ...).
+fn redact_query(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if is_sensitive_key(k) => format!("{k}={REDACTED}"),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", parts.join("&"))
+}
+
+/// Percent-encode everything but RFC 3986's unreserved characters (a password put into a URL).
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Percent-decode (lossy: an invalid escape stays as written).
@@ -153,6 +213,16 @@ pub fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `text` with each of `secrets` replaced by [`REDACTED`] (longest first, so a secret holding
+/// another is hidden whole).
+pub fn scrub_with(text: &str, secrets: &[String]) -> String {
+    let mut sorted: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    sorted
+        .into_iter()
+        .fold(text.to_string(), |t, s| t.replace(s.as_str(), REDACTED))
 }
 
 /// `text` with every registered secret replaced by [`REDACTED`].
@@ -233,6 +303,35 @@ mod tests {
         }
         assert_eq!(shown("sasl.password", "x"), REDACTED);
         assert_eq!(shown("sasl.username", "x"), "x");
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u@h:5432/db"
+        );
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        assert_eq!(
+            redact_url("cassandra://u:pw@h1:9042,h2:9042?table=t&password=hunter2"),
+            "cassandra://u@h1:9042,h2:9042?table=t&password=***"
+        );
+        assert_eq!(
+            redact_url("https://API_KEY:api%2Fsecret@sr.example.com:443/x?apikey=k1&token=t1&n=1"),
+            "https://API_KEY@sr.example.com:443/x?apikey=***&token=***&n=1"
+        );
+        assert_eq!(
+            url_secrets("x://u:p%40ss@h/?password=two"),
+            ["p%40ss", "p@ss", "two"]
+        );
+        assert_eq!(
+            scrub_with(
+                "a-secret and a-secret-2",
+                &["a-secret".into(), "a-secret-2".into()]
+            ),
+            "*** and ***"
+        );
+        assert_eq!(percent_encode("a b/é"), "a%20b%2F%C3%A9");
     }
 
     #[test]

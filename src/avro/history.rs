@@ -4,6 +4,8 @@ use std::sync::OnceLock;
 
 use apache_avro::Schema;
 
+use crate::model::{FieldData, User};
+
 /// One `.avsc` file of the history.
 #[derive(Debug, Clone, Copy)]
 pub struct SchemaFile {
@@ -28,6 +30,55 @@ const HISTORY: &[SchemaFile] = &[
     },
 ];
 
+impl SchemaFile {
+    /// The schema, parsed once per version (the files are compiled in and parsed by a unit test,
+    /// so `Schema::Null` here would be a build defect).
+    pub fn parsed(&self) -> &'static Schema {
+        static PARSED: OnceLock<Vec<Schema>> = OnceLock::new();
+        let all = PARSED.get_or_init(|| {
+            HISTORY
+                .iter()
+                .map(|f| Schema::parse_str(f.text).unwrap_or(Schema::Null))
+                .collect()
+        });
+        let i = (self.version as usize).saturating_sub(1);
+        all.get(i).unwrap_or(&Schema::Null)
+    }
+
+    /// Whether the schema's record has a field `name`.
+    pub fn has_field(&self, name: &str) -> bool {
+        match self.parsed() {
+            Schema::Record(r) => r.fields.iter().any(|f| f.name == name),
+            _ => false,
+        }
+    }
+}
+
+/// The history's schema `version`, if there is one.
+pub fn by_version(version: u32) -> Option<&'static SchemaFile> {
+    HISTORY.iter().find(|f| f.version == version)
+}
+
+/// `user` as a writer of schema `version` holds it: the fields that version lacks are null
+/// (e.g. a v1 writer knows no `nat`, `age`, `cell`).
+pub fn as_written_with(version: u32, user: &User) -> User {
+    let file = by_version(version);
+    let values = user.values();
+    let mut i = 0;
+    let known = User::from_fields(|field| {
+        let value = values[i];
+        i += 1;
+        Ok(if file.is_some_and(|f| f.has_field(field.name)) {
+            value.to_data()
+        } else {
+            FieldData::Null
+        })
+    });
+    // Only optional fields are ever absent from a version (the strict `lint` of avro/ keeps it
+    // so); a required one would fail above and the user comes back unchanged.
+    known.unwrap_or_else(|_| user.clone())
+}
+
 /// Every User schema, oldest first.
 pub fn user_schema_history() -> &'static [SchemaFile] {
     HISTORY
@@ -41,11 +92,7 @@ pub fn newest_user_schema() -> &'static SchemaFile {
 
 /// The newest User schema, parsed once.
 pub fn newest_parsed() -> &'static Schema {
-    static PARSED: OnceLock<Schema> = OnceLock::new();
-    PARSED.get_or_init(|| {
-        // The file is compiled in and parsed by a unit test, so failure here is a build defect.
-        Schema::parse_str(newest_user_schema().text).unwrap_or(Schema::Null)
-    })
+    newest_user_schema().parsed()
 }
 
 #[cfg(test)]
@@ -60,6 +107,24 @@ mod tests {
             assert!(file.name.contains(&format!(".v{}.", file.version)));
         }
         assert!(matches!(newest_parsed(), Schema::Record(_)));
+        assert!(by_version(1).is_some_and(|f| f.has_field("email") && !f.has_field("nat")));
+        assert!(by_version(99).is_none());
+    }
+
+    #[test]
+    fn as_written_with_nulls_the_fields_a_version_lacks() {
+        let user = crate::model::sample::user(1);
+        assert!(user.nat.is_some() || user.age.is_some() || user.cell.is_some());
+        let v1 = as_written_with(1, &user);
+        assert_eq!(
+            (v1.nat.as_ref(), v1.age, v1.cell.as_ref()),
+            (None, None, None)
+        );
+        assert_eq!(
+            (v1.email.as_str(), v1.key()),
+            (user.email.as_str(), user.key())
+        );
+        assert_eq!(as_written_with(2, &user), user);
     }
 
     #[test]

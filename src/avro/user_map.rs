@@ -11,43 +11,13 @@ use apache_avro::types::Value;
 use apache_avro::Schema;
 
 use super::codec::CodecError;
-use super::project::{kind, Kind};
-use crate::model::User;
-
-/// What a User field holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Want {
-    Str,
-    Long,
-    Int,
-}
-
-/// Every User field: its name, its type, whether it is required.
-const USER_FIELDS: [(&str, Want, bool); 19] = [
-    ("source_name", Want::Str, true),
-    ("source_seed", Want::Str, true),
-    ("source_page", Want::Long, true),
-    ("source_index", Want::Int, true),
-    ("external_id", Want::Str, false),
-    ("first_name", Want::Str, true),
-    ("last_name", Want::Str, true),
-    ("gender", Want::Str, true),
-    ("address", Want::Str, true),
-    ("post_code", Want::Str, true),
-    ("email", Want::Str, true),
-    ("username", Want::Str, true),
-    ("dob", Want::Str, true),
-    ("registered_date", Want::Str, true),
-    ("phone", Want::Str, true),
-    ("picture", Want::Str, true),
-    ("nat", Want::Str, false),
-    ("age", Want::Int, false),
-    ("cell", Want::Str, false),
-];
+use super::project::kind;
+use crate::model::{FieldData, FieldError, FieldKind, User, USER_FIELDS};
+use crate::schema::Type;
 
 /// The User field a reader field fills: its own name, else its first alias naming one.
 fn user_field_of(field: &RecordField) -> Option<&'static str> {
-    let known = |name: &str| USER_FIELDS.iter().find(|(n, _, _)| *n == name).map(|f| f.0);
+    let known = |name: &str| USER_FIELDS.iter().find(|f| f.name == name).map(|f| f.name);
     known(&field.name).or_else(|| field.aliases.iter().find_map(|a| known(a)))
 }
 
@@ -60,7 +30,8 @@ pub fn user_mapping_problems(reader: &Schema) -> Vec<String> {
         )];
     };
     let mut problems = Vec::new();
-    for (user_field, want, required) in USER_FIELDS {
+    for user in &USER_FIELDS {
+        let (user_field, required) = (user.name, !user.optional);
         let mapped: Vec<&RecordField> = record
             .fields
             .iter()
@@ -88,24 +59,23 @@ pub fn user_mapping_problems(reader: &Schema) -> Vec<String> {
             Schema::Union(u) => u.variants().iter().collect(),
             other => vec![other],
         };
-        let nullable = branches.iter().any(|b| kind(b) == Kind::Null);
-        let values: Vec<Kind> = branches
+        let nullable = branches.iter().any(|b| kind(b) == Some(Type::Null));
+        let values: Vec<Option<Type>> = branches
             .iter()
             .map(|b| kind(b))
-            .filter(|k| *k != Kind::Null)
+            .filter(|k| *k != Some(Type::Null))
             .collect();
         let fits = matches!(
-            (want, values.as_slice()),
-            (Want::Str, [Kind::String])
-                | (Want::Int, [Kind::Int])
-                | (Want::Long, [Kind::Long | Kind::Int])
+            (user.kind, values.as_slice()),
+            (FieldKind::Text, [Some(Type::String)])
+                | (FieldKind::Int, [Some(Type::Int)])
+                | (FieldKind::Long, [Some(Type::Long | Type::Int)])
         );
         let shown = serde_json::to_string(&field.schema).unwrap_or_default();
         if !fits {
-            let want = match want {
-                Want::Str => "string",
-                Want::Long => "long (or int)",
-                Want::Int => "int",
+            let want = match user.kind {
+                FieldKind::Long => "long (or int)",
+                kind => kind.avro_type(),
             };
             problems.push(format!(
                 "reader field {:?} fills User.{user_field}, a {want}, but its type is {shown}",
@@ -129,109 +99,38 @@ pub fn to_user(reader: &Schema, value: Value) -> Result<User, CodecError> {
             detail: "the reader schema or the datum is not a record".into(),
         });
     };
-    let fields = record
+    let mut fields: Vec<(&'static str, Value)> = record
         .fields
         .iter()
         .zip(values)
         .filter_map(|(field, (_, value))| Some((user_field_of(field)?, value)))
         .collect();
-    from_fields(Fields(fields))
+    // A field the reader lacks is null: optional, or the mismatch below names it.
+    User::from_fields(|field| {
+        let value = match fields.iter().position(|(n, _)| *n == field.name) {
+            Some(i) => fields.swap_remove(i).1,
+            None => Value::Null,
+        };
+        field_data(field.name, value)
+    })
+    .map_err(|e| CodecError::Mismatch {
+        detail: e.to_string(),
+    })
 }
 
-/// Fields of a decoded record, by User field name.
-struct Fields(Vec<(&'static str, Value)>);
-
-impl Fields {
-    fn take(&mut self, name: &str) -> Result<Value, CodecError> {
-        self.absent_is_none(name)
-            .ok_or_else(|| CodecError::Mismatch {
-                detail: format!("field {name:?} is missing"),
+/// A projected Avro value (a union's branch unwrapped) as field data.
+fn field_data(name: &'static str, value: Value) -> Result<FieldData, FieldError> {
+    Ok(match value {
+        Value::Union(_, inner) => return field_data(name, *inner),
+        Value::Null => FieldData::Null,
+        Value::String(s) => FieldData::Text(s),
+        Value::Long(v) => FieldData::Long(v),
+        Value::Int(v) => FieldData::Int(v),
+        other => {
+            return Err(FieldError {
+                field: name,
+                detail: format!("found {other:?}"),
             })
-            .map(|value| match value {
-                Value::Union(_, inner) => *inner,
-                other => other,
-            })
-    }
-
-    fn string(&mut self, name: &str) -> Result<String, CodecError> {
-        match self.take(name)? {
-            Value::String(s) => Ok(s),
-            other => Err(wrong_type(name, "string", &other)),
         }
-    }
-
-    fn long(&mut self, name: &str) -> Result<i64, CodecError> {
-        match self.take(name)? {
-            Value::Long(v) => Ok(v),
-            Value::Int(v) => Ok(i64::from(v)),
-            other => Err(wrong_type(name, "long", &other)),
-        }
-    }
-
-    fn int(&mut self, name: &str) -> Result<i32, CodecError> {
-        match self.take(name)? {
-            Value::Int(v) => Ok(v),
-            other => Err(wrong_type(name, "int", &other)),
-        }
-    }
-
-    /// A nullable field that older schemas lack: absent is `None` (e.g. a v1 reader).
-    fn absent_is_none(&mut self, name: &str) -> Option<Value> {
-        let i = self.0.iter().position(|(n, _)| *n == name)?;
-        Some(self.0.swap_remove(i).1)
-    }
-
-    fn optional(&mut self, name: &str) -> Option<Value> {
-        match self.absent_is_none(name)? {
-            Value::Union(_, inner) => Some(*inner),
-            other => Some(other),
-        }
-        .filter(|v| *v != Value::Null)
-    }
-
-    fn optional_int(&mut self, name: &str) -> Result<Option<i32>, CodecError> {
-        match self.optional(name) {
-            None => Ok(None),
-            Some(Value::Int(v)) => Ok(Some(v)),
-            Some(other) => Err(wrong_type(name, "null or int", &other)),
-        }
-    }
-
-    fn optional_string(&mut self, name: &str) -> Result<Option<String>, CodecError> {
-        match self.optional(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(wrong_type(name, "null or string", &other)),
-        }
-    }
-}
-
-fn wrong_type(name: &str, want: &str, got: &Value) -> CodecError {
-    CodecError::Mismatch {
-        detail: format!("field {name:?} should be {want}, found {got:?}"),
-    }
-}
-
-fn from_fields(mut f: Fields) -> Result<User, CodecError> {
-    Ok(User {
-        source_name: f.string("source_name")?,
-        source_seed: f.string("source_seed")?,
-        source_page: f.long("source_page")?,
-        source_index: f.int("source_index")?,
-        external_id: f.optional_string("external_id")?,
-        first_name: f.string("first_name")?,
-        last_name: f.string("last_name")?,
-        gender: f.string("gender")?,
-        address: f.string("address")?,
-        post_code: f.string("post_code")?,
-        email: f.string("email")?,
-        username: f.string("username")?,
-        dob: f.string("dob")?,
-        registered_date: f.string("registered_date")?,
-        phone: f.string("phone")?,
-        picture: f.string("picture")?,
-        nat: f.optional_string("nat")?,
-        age: f.optional_int("age")?,
-        cell: f.optional_string("cell")?,
     })
 }

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::wire::{assert_round_trip, avro};
 use crate::model::SourceIdentity;
-use crate::pipeline::dlq::invalid_user;
+use crate::pipeline::decode::invalid_user;
 use crate::source::randomuser::{format_user, parse_page, redact, SECRET_FIELDS};
 
 /// A randomuser page body, parsed and formatted as the HTTP source does.

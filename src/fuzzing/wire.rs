@@ -1,31 +1,30 @@
 //! `wire_avro_decode`: a Kafka record value decoded as `eosflow process` decodes it.
 
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use apache_avro::Schema;
 use serde_json::{json, Value};
 
-use crate::avro::{decode_user, encode_user, unframe, user_schema_history, WriterChecks};
+use crate::avro::history::{as_written_with, by_version};
+use crate::avro::{decode_user, encode_user};
 use crate::model::User;
-use crate::pipeline::dlq::{invalid_user, Poison};
+use crate::pipeline::decode::RecordDecoder;
+use crate::registry::client::RegistryError;
 use crate::schema::parse_strict;
 
 /// The schemas the decode target works with, parsed once.
 pub(super) struct Avro {
     /// (schema id, writer schema) as the registry would answer them.
-    writers: Vec<(u32, Schema)>,
+    writers: Vec<(u32, Arc<Schema>)>,
     v1: Schema,
     pub(super) v2: Schema,
-    renaming: Schema,
-    /// One per reader, kept across inputs: as in the processor, each writer id is checked once.
-    checks: [Mutex<WriterChecks>; 3],
+    /// The processor's decoder for each reader (v2, v1, renaming), kept across inputs: as in the
+    /// processor, each writer id is checked once.
+    decoders: [Mutex<RecordDecoder>; 3],
 }
 
 pub(super) fn history_text(version: u32) -> &'static str {
-    user_schema_history()
-        .iter()
-        .find(|file| file.version == version)
-        .map_or("null", |file| file.text)
+    by_version(version).map_or("null", |file| file.text)
 }
 
 fn history_json(version: u32) -> Value {
@@ -131,60 +130,51 @@ pub(super) fn avro() -> &'static Avro {
         // The fixtures are constants; a unit test proves they parse, so Null never happens.
         let parse = |text: &str| Schema::parse_str(text).unwrap_or(Schema::Null);
         let strict = |text: &str| parse_strict(text).unwrap_or(Schema::Null);
+        let (v1, v2, renaming) = (
+            strict(history_text(1)),
+            strict(history_text(2)),
+            strict(&reader_renaming()),
+        );
         Avro {
             writers: wire_writer_schemas()
                 .into_iter()
-                .map(|(id, text)| (id, parse(&text)))
+                .map(|(id, text)| (id, Arc::new(parse(&text))))
                 .collect(),
-            v1: strict(history_text(1)),
-            v2: strict(history_text(2)),
-            renaming: strict(&reader_renaming()),
-            checks: Default::default(),
+            decoders: [&v2, &v1, &renaming].map(|r| Mutex::new(RecordDecoder::new(r))),
+            v1,
+            v2,
         }
     })
 }
 
-/// A Confluent-framed record value, decoded as `eosflow process` decodes it.
+/// A Confluent-framed record value, decoded as `eosflow process` decodes it (the same
+/// [`RecordDecoder`]), into three readers that must agree.
 pub fn wire_avro_decode(data: &[u8]) {
     let avro = avro();
-    let (id, body) = match unframe(data) {
-        Ok(framed) => framed,
-        Err(error) => {
-            Poison::wire(&error);
-            return;
-        }
+    // Any id but the fixtures' is `unknown-schema-id`, as the registry would say.
+    let mut lookup = |id: u32| {
+        avro.writers
+            .iter()
+            .find(|(known, _)| *known == id)
+            .map(|(_, writer)| writer.clone())
+            .ok_or(RegistryError::UnknownSchemaId {
+                id,
+                url: "fuzz".into(),
+            })
     };
-    // Any other id is `unknown-schema-id` in the processor.
-    let Some((_, writer)) = avro.writers.iter().find(|(known, _)| *known == id) else {
-        return;
-    };
-    let decode = |reader: &Schema, checks: &Mutex<WriterChecks>| -> Option<User> {
-        let verdict = checks
+    let mut decode = |i: usize| -> Option<User> {
+        let mut decoder = avro.decoders[i]
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .check(id, reader, writer);
-        let decoded = verdict.and_then(|()| decode_user(writer, reader, body));
-        match decoded {
-            Ok(user) => {
-                invalid_user(&user);
-                Some(user)
-            }
-            Err(error) => {
-                Poison::codec(&error);
-                None
-            }
+            .unwrap_or_else(PoisonError::into_inner);
+        match decoder.decode(Some(data), &mut lookup) {
+            Ok(Ok(user)) => Some(user),
+            // Poison (any class) is a normal outcome; the registry cannot be unavailable here.
+            Ok(Err(_)) | Err(_) => None,
         }
     };
-    let by_v2 = decode(&avro.v2, &avro.checks[0]);
-    let by_v1 = decode(&avro.v1, &avro.checks[1]);
-    let by_renaming = decode(&avro.renaming, &avro.checks[2]);
+    let (by_v2, by_v1, by_renaming) = (decode(0), decode(1), decode(2));
     assert_eq!(by_renaming, by_v2, "the renaming reader disagrees with v2");
-    let without_v2_fields = by_v2.clone().map(|user| User {
-        nat: None,
-        age: None,
-        cell: None,
-        ..user
-    });
+    let without_v2_fields = by_v2.as_ref().map(|user| as_written_with(1, user));
     assert_eq!(by_v1, without_v2_fields, "the v1 reader disagrees with v2");
     for (reader, user) in [(&avro.v1, by_v1), (&avro.v2, by_v2)] {
         if let Some(user) = user {
@@ -215,11 +205,12 @@ mod tests {
     #[test]
     fn fixtures_parse_and_every_writer_is_readable_by_every_reader() {
         let avro = avro();
-        for reader in [&avro.v1, &avro.v2, &avro.renaming] {
+        let renaming = parse_strict(&reader_renaming()).expect("renaming reader");
+        for reader in [&avro.v1, &avro.v2, &renaming] {
             assert!(matches!(reader, Schema::Record(_)));
             assert!(validate_reader(reader, "fixture").is_ok());
             for (id, writer) in &avro.writers {
-                assert!(matches!(writer, Schema::Record(_)), "writer {id}");
+                assert!(matches!(**writer, Schema::Record(_)), "writer {id}");
                 let found = check(reader, writer);
                 assert!(found.is_empty(), "writer {id}: {found:?}");
             }

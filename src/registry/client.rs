@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use apache_avro::Schema;
 use schema_registry_converter::async_impl::schema_registry::{
-    get_schema_by_id, post_schema, SrSettings,
+    get_all_subjects, get_all_versions, get_schema_by_id, get_schema_by_subject_and_version,
+    is_compatible_schema, post_schema, SrSettings,
 };
 use schema_registry_converter::error::SRCError;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
@@ -84,6 +85,17 @@ impl RegistryError {
     }
 }
 
+/// A registry's verdict on a candidate schema for a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Compatible,
+    Incompatible,
+    /// The subject has no version: nothing to be compatible with (`known`: the subjects there).
+    NoSuchSubject {
+        known: Vec<String>,
+    },
+}
+
 /// A cached client for one registry URL.
 pub struct RegistryClient {
     url: String,
@@ -144,10 +156,76 @@ impl RegistryClient {
                 subject: subject.to_string(),
                 detail: detail(&e),
             }),
-            Err(e) => Err(RegistryError::Unavailable {
-                url: self.url.clone(),
-                detail: detail(&e),
-            }),
+            Err(e) => Err(self.unavailable(detail(&e))),
+        }
+    }
+
+    /// Is `schema` compatible with `subject` under the subject's level
+    /// (`POST /compatibility/subjects/{subject}/versions`)? A subject without versions is said
+    /// to be so, not compatible: a typo in its name must not pass a check.
+    pub async fn check_compatible(
+        &self,
+        subject: &str,
+        schema: &str,
+    ) -> Result<Verdict, RegistryError> {
+        let known = get_all_subjects(&self.settings)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        if !known.iter().any(|s| s == subject) {
+            return Ok(Verdict::NoSuchSubject { known });
+        }
+        let supplied = SuppliedSchema::new(None, SchemaType::Avro, schema.to_string());
+        match is_compatible_schema(&self.settings, subject.to_string(), supplied).await {
+            Ok(true) => Ok(Verdict::Compatible),
+            Ok(false) => Ok(Verdict::Incompatible),
+            Err(e) => Err(self.failed(&e)),
+        }
+    }
+
+    /// The versions of `subject` whose schema parses, oldest first.
+    pub async fn subject_versions(
+        &self,
+        subject: &str,
+    ) -> Result<Vec<(u32, Schema)>, RegistryError> {
+        let mut versions = get_all_versions(&self.settings, subject.to_string())
+            .await
+            .map_err(|e| self.failed(&e))?;
+        versions.sort_unstable();
+        let mut schemas = Vec::new();
+        for version in versions {
+            let registered =
+                get_schema_by_subject_and_version(&self.settings, subject, Some(version))
+                    .await
+                    .map_err(|e| self.failed(&e))?;
+            if let Ok(schema) = Schema::parse_str(&registered.schema) {
+                schemas.push((version, schema));
+            }
+        }
+        Ok(schemas)
+    }
+
+    /// A failed request as the error that says what to do: refused (401/403), or unavailable.
+    fn failed(&self, e: &SRCError) -> RegistryError {
+        if auth_status(e).is_some() {
+            return self.unauthorized(e);
+        }
+        self.unavailable(detail(e))
+    }
+
+    /// Unavailable, with the cause the HTTP client keeps to itself ("error sending request"):
+    /// a request that got no answer is followed by a TCP look at the registry's address, which
+    /// tells a name that does not resolve, a port where nothing listens and silence apart.
+    fn unavailable(&self, detail: String) -> RegistryError {
+        let cause = detail
+            .contains("error sending request")
+            .then(|| transport_cause(&self.url))
+            .flatten();
+        RegistryError::Unavailable {
+            url: self.url.clone(),
+            detail: match cause {
+                Some(cause) => format!("{detail}: {cause}"),
+                None => detail,
+            },
         }
     }
 
@@ -166,10 +244,7 @@ impl RegistryClient {
                     url: self.url.clone(),
                 }
             } else {
-                RegistryError::Unavailable {
-                    url: self.url.clone(),
-                    detail: text,
-                }
+                self.unavailable(text)
             }
         })?;
         let schema =
@@ -239,7 +314,7 @@ pub struct Resolved {
 /// Resolve `url` (`http://…` or `https://…`, optionally with `USER:PASS@`, percent-encoded) and
 /// `auth`; see [`Resolved`].
 pub fn resolve(url: &str, auth: &RegistryAuth) -> Result<Resolved, RegistryError> {
-    let shown = crate::sink::redact_url(url);
+    let shown = crate::secret::redact_url(url);
     let bad = |detail: &str| RegistryError::BadUrl {
         url: shown.clone(),
         detail: detail.to_string(),
@@ -330,6 +405,13 @@ pub fn settings(
         settings,
         with_credentials: username.is_some(),
     })
+}
+
+/// Why the registry's `host:port` takes no connection, if it does not.
+fn transport_cause(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let addr = format!("{}:{}", parsed.host_str()?, parsed.port_or_known_default()?);
+    crate::net::diagnose(&addr, Duration::from_secs(2)).map(|why| format!("{addr}: {why}"))
 }
 
 /// The converter reports HTTP error statuses as non-retryable errors naming the status.

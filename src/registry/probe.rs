@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::client::{resolve, RegistryAuth, RegistryError};
-use crate::secret::{percent_decode, Secret};
+use crate::secret::{scrub_with as scrub, url_secrets, Secret};
 
 /// Errors of one registry probe. Messages never contain a password.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -241,31 +241,6 @@ fn root_cause(e: &dyn std::error::Error) -> String {
         cause = next;
     }
     cause.to_string()
-}
-
-/// The password of the URL's userinfo, raw and percent-decoded.
-pub fn url_secrets(url: &str) -> Vec<String> {
-    let Some((_, rest)) = url.split_once("://") else {
-        return Vec::new();
-    };
-    let authority = rest.split('/').next().unwrap_or("");
-    let Some((userinfo, _)) = authority.rsplit_once('@') else {
-        return Vec::new();
-    };
-    let Some((_, password)) = userinfo.split_once(':') else {
-        return Vec::new();
-    };
-    let mut secrets = vec![password.to_string(), percent_decode(password)];
-    secrets.retain(|s| !s.is_empty());
-    secrets.dedup();
-    secrets
-}
-
-/// `text` with every secret replaced by `***`.
-pub fn scrub(text: &str, secrets: &[String]) -> String {
-    secrets
-        .iter()
-        .fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
 }
 
 #[cfg(test)]

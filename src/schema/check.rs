@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use apache_avro::Schema;
 
 use super::explain;
-use super::graph::{Graph, Node, NodeId, Type};
+use super::graph::{Graph, Node, NodeId};
 use super::{Incompatibility, IncompatibilityKind};
 
 /// Everything that keeps `reader` from reading all data written with `writer`, in Java's order;
@@ -180,15 +180,7 @@ impl Checker<'_> {
             }
             return found;
         }
-        let promotes = match reader_type {
-            Type::Long => writer_type == Type::Int,
-            Type::Float => matches!(writer_type, Type::Int | Type::Long),
-            Type::Double => matches!(writer_type, Type::Int | Type::Long | Type::Float),
-            Type::Bytes => writer_type == Type::String,
-            Type::String => writer_type == Type::Bytes,
-            _ => false,
-        };
-        if promotes {
+        if writer_type.promotes_to(reader_type) {
             return Vec::new();
         }
         if let Node::Union(reader_branches) = reader_node {

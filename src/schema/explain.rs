@@ -84,23 +84,32 @@ fn example_default(graph: &Graph, id: NodeId) -> Option<String> {
     }
 }
 
-/// Avro types a reader may declare to read `writer` (the spec's promotions).
-fn readable_as(writer: Type) -> &'static str {
-    match writer {
-        Type::Int => "\"int\", \"long\", \"float\" or \"double\"",
-        Type::Long => "\"long\", \"float\" or \"double\"",
-        Type::Float => "\"float\" or \"double\"",
-        Type::Double => "\"double\"",
-        Type::String => "\"string\" or \"bytes\"",
-        Type::Bytes => "\"bytes\" or \"string\"",
-        Type::Null => "\"null\"",
-        Type::Boolean => "\"boolean\"",
+/// Avro types a reader may declare to read `writer`: itself and what it promotes to.
+fn readable_as(writer: Type) -> String {
+    let structural = match writer {
         Type::Array => "an array whose items read the writer's items",
         Type::Map => "a map whose values read the writer's values",
         Type::Union => "a union with a branch for each of the writer's branches",
         Type::Record => "a record with the same name (or that name among its aliases)",
         Type::Enum => "an enum with the same name (or that name among its aliases)",
         Type::Fixed => "a fixed with the same name and size",
+        _ => "",
+    };
+    if !structural.is_empty() {
+        return structural.to_string();
+    }
+    let names: Vec<String> = std::iter::once(writer)
+        .chain(
+            Type::PRIMITIVES
+                .into_iter()
+                .filter(|r| writer.promotes_to(*r)),
+        )
+        .map(|t| format!("\"{}\"", t.avro()))
+        .collect();
+    match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 
@@ -115,7 +124,10 @@ pub(crate) fn type_mismatch(
     w: NodeId,
     location: &[String],
 ) -> Texts {
-    let fix = writer.ty(w).map(readable_as).unwrap_or("the writer's type");
+    let fix = writer
+        .ty(w)
+        .map(readable_as)
+        .unwrap_or_else(|| "the writer's type".into());
     let message = format!(
         "the reader has {} at {} where the writer has {}, and Avro cannot resolve one into the \
          other: make the reader's type {fix} (or a union with such a branch), or keep writing \

@@ -12,66 +12,7 @@ use apache_avro::Schema;
 
 pub(crate) type NodeId = usize;
 
-/// Java's `Schema.Type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Type {
-    Null,
-    Boolean,
-    Int,
-    Long,
-    Float,
-    Double,
-    Bytes,
-    String,
-    Array,
-    Map,
-    Union,
-    Record,
-    Enum,
-    Fixed,
-}
-
-impl Type {
-    /// Java's `Type.toString()` (upper case), as in its messages.
-    pub(crate) fn java(self) -> &'static str {
-        match self {
-            Type::Null => "NULL",
-            Type::Boolean => "BOOLEAN",
-            Type::Int => "INT",
-            Type::Long => "LONG",
-            Type::Float => "FLOAT",
-            Type::Double => "DOUBLE",
-            Type::Bytes => "BYTES",
-            Type::String => "STRING",
-            Type::Array => "ARRAY",
-            Type::Map => "MAP",
-            Type::Union => "UNION",
-            Type::Record => "RECORD",
-            Type::Enum => "ENUM",
-            Type::Fixed => "FIXED",
-        }
-    }
-
-    /// The Avro spelling, as in schemas.
-    pub(crate) fn avro(self) -> &'static str {
-        match self {
-            Type::Null => "null",
-            Type::Boolean => "boolean",
-            Type::Int => "int",
-            Type::Long => "long",
-            Type::Float => "float",
-            Type::Double => "double",
-            Type::Bytes => "bytes",
-            Type::String => "string",
-            Type::Array => "array",
-            Type::Map => "map",
-            Type::Union => "union",
-            Type::Record => "record",
-            Type::Enum => "enum",
-            Type::Fixed => "fixed",
-        }
-    }
-}
+pub(crate) use super::physical::Type;
 
 /// A record, enum or fixed type's names.
 #[derive(Debug, Clone)]
@@ -196,32 +137,11 @@ impl Builder {
 
     fn add(&mut self, schema: &Schema) -> NodeId {
         match schema {
-            Schema::Null => self.push(Node::Primitive(Type::Null)),
-            Schema::Boolean => self.push(Node::Primitive(Type::Boolean)),
-            Schema::Int | Schema::Date | Schema::TimeMillis => {
-                self.push(Node::Primitive(Type::Int))
-            }
-            Schema::Long
-            | Schema::TimeMicros
-            | Schema::TimestampMillis
-            | Schema::TimestampMicros
-            | Schema::TimestampNanos
-            | Schema::LocalTimestampMillis
-            | Schema::LocalTimestampMicros
-            | Schema::LocalTimestampNanos => self.push(Node::Primitive(Type::Long)),
-            Schema::Float => self.push(Node::Primitive(Type::Float)),
-            Schema::Double => self.push(Node::Primitive(Type::Double)),
-            Schema::Bytes | Schema::BigDecimal => self.push(Node::Primitive(Type::Bytes)),
-            Schema::String => self.push(Node::Primitive(Type::String)),
             Schema::Decimal(decimal) => match &decimal.inner {
                 InnerDecimalSchema::Bytes => self.push(Node::Primitive(Type::Bytes)),
                 InnerDecimalSchema::Fixed(fixed) => self.fixed(fixed),
             },
-            Schema::Uuid(uuid) => match uuid {
-                UuidSchema::String => self.push(Node::Primitive(Type::String)),
-                UuidSchema::Bytes => self.push(Node::Primitive(Type::Bytes)),
-                UuidSchema::Fixed(fixed) => self.fixed(fixed),
-            },
+            Schema::Uuid(UuidSchema::Fixed(fixed)) => self.fixed(fixed),
             Schema::Duration(fixed) | Schema::Fixed(fixed) => self.fixed(fixed),
             Schema::Array(array) => {
                 let id = self.push(Node::Primitive(Type::Null));
@@ -266,6 +186,8 @@ impl Builder {
                     }
                 }
             }
+            // Every other schema is a primitive (or a logical type on one): its physical type.
+            primitive => self.push(Node::Primitive(Type::of(primitive).unwrap_or(Type::Null))),
         }
     }
 

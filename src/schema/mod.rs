@@ -32,6 +32,7 @@ mod check;
 mod explain;
 mod graph;
 mod level;
+mod physical;
 mod strict;
 mod strict_json;
 
@@ -39,7 +40,9 @@ use std::fmt;
 
 pub use check::check;
 pub use level::{check_level, Direction, Level, LevelIncompatibility, LevelParseError};
-pub use strict::{parse_strict, Problem, SchemaError};
+pub use physical::{fixed_size, Type};
+pub use strict::{parse_strict, SchemaError};
+pub use strict_json::Problem;
 
 /// Java's `SchemaCompatibility.SchemaIncompatibilityType`, plus two situations where Java throws
 /// instead of answering (reported here as incompatibilities so nothing passes silently).

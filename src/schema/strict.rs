@@ -5,26 +5,12 @@
 //! union branch other than the first (the spec and Java require the FIRST branch). The checks
 //! here run on the JSON first, so every problem is reported with a JSON pointer to where it is.
 
-use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use apache_avro::Schema;
 use serde_json::{Map, Value};
 
-use super::strict_json::{type_name, Walk, PRIMITIVES};
-
-/// One problem in a schema: where (a JSON pointer into it) and what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub location: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location, self.message)
-    }
-}
+use super::strict_json::{type_name, Problem, Walk, PRIMITIVES};
 
 /// Why a schema text is not a valid Avro schema.
 #[derive(Debug, thiserror::Error)]

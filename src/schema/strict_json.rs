@@ -4,10 +4,22 @@
 //! collects the named types and field defaults for the default check.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use serde_json::{Map, Value};
 
-use super::strict::Problem;
+/// One problem in a schema: where (a JSON pointer into it) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub location: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
 
 pub(crate) const PRIMITIVES: [&str; 8] = [
     "null", "boolean", "int", "long", "float", "double", "bytes", "string",

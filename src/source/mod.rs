@@ -11,6 +11,43 @@ pub use randomuser::Rejection;
 
 use crate::model::User;
 
+/// Where `produce` takes users from, as configured: `generator` or a randomuser-compatible
+/// `http(s)://` URL, with the settings of an HTTP source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSpec {
+    /// `generator` or the URL.
+    pub location: String,
+    /// The name an HTTP source records in each user's identity (default `randomuser`).
+    pub name: Option<String>,
+    /// randomuser's `nat=` filter.
+    pub nat: Option<String>,
+    /// Requests per second (HTTP).
+    pub rate: Option<f64>,
+}
+
+/// Open the source of `spec`; an unknown location is a [`SourceError::Config`] naming the forms.
+pub fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, SourceError> {
+    let url = spec.location.as_str();
+    if url == "generator" {
+        return Ok(Box::new(generator::Generator::new()));
+    }
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(SourceError::Config(format!(
+            "unknown source {url:?}: use `generator` (offline) or a randomuser-compatible http(s):// URL"
+        )));
+    }
+    // The source's URL is logged and named in errors: scrub any secret it holds.
+    crate::secret::register_url(url);
+    let defaults = http::HttpSourceConfig::default();
+    Ok(Box::new(http::HttpSource::new(http::HttpSourceConfig {
+        url: url.to_string(),
+        name: spec.name.clone().unwrap_or_else(|| "randomuser".into()),
+        nat: spec.nat.clone(),
+        rate: spec.rate.or(defaults.rate),
+        ..defaults
+    })?))
+}
+
 /// What to fetch: one page of `size` users for `seed`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {

@@ -14,12 +14,10 @@ use serde_json::{json, Map, Value};
 
 use super::api_settings;
 use super::error::{json_response, raw_json_response, ApiError};
-use super::ops::{check_schema_type, SchemaRequest};
+use super::ops::SchemaRequest;
+use super::request::{flag, schema_request, Answer, Params};
 use super::state::{State, StoredSchema, VersionEntry, VersionSel, AVRO};
 use super::store::Store;
-
-pub type Params = Query<HashMap<String, String>>;
-pub type Answer = Result<Response, ApiError>;
 
 pub fn router(store: Arc<Store>) -> Router {
     Router::new()
@@ -72,36 +70,6 @@ async fn log_request(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     tracing::debug!(%method, %uri, status = response.status().as_u16(), "registry request");
     response
-}
-
-/// A boolean query parameter: `true` in any case; anything else (or absence) is false.
-pub fn flag(params: &HashMap<String, String>, name: &str) -> bool {
-    params
-        .get(name)
-        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
-}
-
-/// The body as JSON, whatever its content type (400 when it is not JSON).
-pub fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|error| {
-        ApiError::bad_request(format!(
-            "The request body is not valid JSON ({error}); send a JSON object such as \
-             {{\"schema\": \"...\"}}"
-        ))
-    })
-}
-
-/// A registration/lookup/compatibility body: 400 when not JSON, 42201 when not the right shape.
-pub fn schema_request(body: &Bytes) -> Result<SchemaRequest, ApiError> {
-    let value = parse_json(body)?;
-    let request: SchemaRequest = serde_json::from_value(value).map_err(|error| {
-        ApiError::invalid_schema(format!(
-            "Invalid schema request: {error}; expected {{\"schema\": \"<schema JSON as a \
-             string>\", \"schemaType\"?: \"AVRO\", \"references\"?: [...]}}"
-        ))
-    })?;
-    check_schema_type(request.schema_type.as_deref())?;
-    Ok(request)
 }
 
 fn parse_id(text: &str) -> Result<u32, ApiError> {

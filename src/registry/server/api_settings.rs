@@ -8,10 +8,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::api::{flag, parse_json, schema_request, Answer, Params};
 use super::error::{json_response, ApiError};
 use super::level::{CompatibilityLevel, Mode};
 use super::ops::SchemaRequest;
+use super::request::{flag, parse_json, schema_request, Answer, Params};
 use super::state::{State, VersionSel};
 use super::store::Store;
 

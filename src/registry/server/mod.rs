@@ -34,6 +34,7 @@ mod error;
 mod level;
 mod offline;
 mod ops;
+mod request;
 mod schema;
 mod state;
 mod store;

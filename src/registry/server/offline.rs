@@ -6,9 +6,10 @@
 use axum::body::Bytes;
 use serde_json::{json, Value};
 
-use super::api::{lookup_in, schema_request};
+use super::api::lookup_in;
 use super::api_settings::{compat_body, compat_messages_in, level_in, mode_in, put_config_in};
 use super::error::ApiError;
+use super::request::schema_request;
 use super::state::{State, VersionSel};
 
 /// A request that carries a body, with what the handler takes from its path and query.

@@ -39,7 +39,17 @@ pub fn parse_avro(text: &str, referenced: &[String]) -> Result<Parsed, String> {
 
 fn parse_inner(text: &str, referenced: &[String]) -> Result<Parsed, String> {
     let (schema, resolved) = if referenced.is_empty() {
-        let schema = Schema::parse_str(text).map_err(|error| error.to_string())?;
+        // As strict as Java's parser (Confluent's), and every problem with where it is: a JSON
+        // pointer, or the line and column of a JSON syntax error.
+        let schema = crate::schema::parse_strict(text).map_err(|error| match error {
+            crate::schema::SchemaError::Invalid(_) => error
+                .problems()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        })?;
         (schema.clone(), schema)
     } else {
         let (schema, schemata) =
@@ -117,6 +127,18 @@ mod tests {
         for bad in [r#"{"type":"record","name":"U"}"#, r#""nope""#, "{", "42"] {
             assert!(parse_avro(bad, &[]).is_err(), "{bad} parsed");
         }
+    }
+
+    #[test]
+    fn invalid_schemas_say_where() {
+        let default =
+            r#"{"type":"record","name":"U","fields":[{"name":"a","type":"int","default":"x"}]}"#;
+        let reason = parse_avro(default, &[]).err().unwrap_or_default();
+        assert!(reason.contains("/fields/0/default"), "{reason}");
+        let reason = parse_avro("{\n  \"type\": \"record\",\n  oops", &[])
+            .err()
+            .unwrap_or_default();
+        assert!(reason.contains("line 3 column 3"), "{reason}");
     }
 
     #[test]

@@ -17,7 +17,6 @@
 //! is stable forever — and must stay so: changing the draws re-keys nothing (keys come from the
 //! identity) but changes the contents of replayed rows. The golden-user test pins it.
 
-#[path = "generator_data.rs"]
 mod data;
 
 use super::{Page, PageRequest, Source, SourceError};

@@ -1,4 +1,8 @@
-//! The domain record and its identity.
+//! The domain record, its field table and its identity.
+//!
+//! - [`User`] and [`USER_FIELDS`], generated together from one list (see [`fields`]);
+//! - [`SourceIdentity`] and the row key below;
+//! - [`sample`]: the one sample-user builder of the tests and fuzz seeds.
 //!
 //! A [`User`] is what the classic pipeline's `format_data` keeps, plus where it came from
 //! ([`SourceIdentity`]). The row key is a pure function of that identity:
@@ -13,8 +17,14 @@
 //! The JSON array is unambiguous for any seed text (quotes and separators are escaped), and never
 //! includes Kafka offsets, times or anything else that differs between a record and its replay.
 
+pub mod fields;
+pub mod sample;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use fields::user_record;
+pub use fields::{Field, FieldData, FieldError, FieldKind, FieldType, FieldValue};
 
 /// The namespace of every eosflow row key: `UUIDv5(NAMESPACE_URL, "urn:eosflow:user-identity")`.
 pub fn eosflow_namespace() -> Uuid {
@@ -46,33 +56,39 @@ impl SourceIdentity {
     }
 }
 
-/// A formatted, validated user: the fields of the newest User schema (`avro/user.v2.avsc`), in
-/// order. The v2 fields (`nat`, `age`, `cell`) are optional: `None` when the source does not know
-/// them or the record was written with v1. They never take part in the identity or the key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    pub source_name: String,
-    pub source_seed: String,
-    pub source_page: i64,
-    pub source_index: i32,
-    pub external_id: Option<String>,
-    pub first_name: String,
-    pub last_name: String,
-    pub gender: String,
-    pub address: String,
-    pub post_code: String,
-    pub email: String,
-    pub username: String,
-    pub dob: String,
-    pub registered_date: String,
-    pub phone: String,
-    pub picture: String,
-    /// v2: nationality code as randomuser gives it (e.g. `"GB"`).
-    pub nat: Option<String>,
-    /// v2: age in years (randomuser `dob.age`; the generator's at 2026-01-01).
-    pub age: Option<i32>,
-    /// v2: mobile phone number.
-    pub cell: Option<String>,
+user_record! {
+    /// A formatted, validated user: the fields of the newest User schema (`avro/user.v2.avsc`), in
+    /// order. The v2 fields (`nat`, `age`, `cell`) are optional: `None` when the source does not
+    /// know them or the record was written with v1. They never take part in the identity or the
+    /// key.
+    ///
+    /// This list is the User field table ([`USER_FIELDS`]): the Avro codec and every sink's
+    /// columns derive from it. Adding a field is a line here, a new schema version in `avro/`,
+    /// and the sources that fill it (`source::generator`, `source::randomuser`).
+    pub struct User {
+        source_name: String,
+        source_seed: String,
+        source_page: i64,
+        source_index: i32,
+        external_id: Option<String>,
+        first_name: String,
+        last_name: String,
+        gender: String,
+        address: String,
+        post_code: String,
+        email: String,
+        username: String,
+        dob: String,
+        registered_date: String,
+        phone: String,
+        picture: String,
+        /// v2: nationality code as randomuser gives it (e.g. `"GB"`).
+        nat: Option<String>,
+        /// v2: age in years (randomuser `dob.age`; the generator's at 2026-01-01).
+        age: Option<i32>,
+        /// v2: mobile phone number.
+        cell: Option<String>,
+    }
 }
 
 impl User {
@@ -114,6 +130,44 @@ mod tests {
         assert_eq!(id.canonical(), r#"["generator","demo",1,0]"#);
         assert_eq!(id.key().to_string(), PINNED_KEY);
         assert_eq!(id.key().get_version_num(), 5);
+    }
+
+    #[test]
+    fn the_field_table_follows_the_struct_and_round_trips() {
+        let names: Vec<&str> = USER_FIELDS.iter().map(|f| f.name).collect();
+        assert_eq!(names.len(), USER_FIELD_COUNT);
+        assert_eq!(
+            names[..4],
+            ["source_name", "source_seed", "source_page", "source_index"]
+        );
+        let optional: Vec<&str> = USER_FIELDS
+            .iter()
+            .filter(|f| f.optional)
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(optional, ["external_id", "nat", "age", "cell"]);
+        assert_eq!(USER_FIELDS[2].kind, FieldKind::Long);
+        assert_eq!(USER_FIELDS[17].kind, FieldKind::Int);
+        let user = sample::user(1);
+        let values = user.values();
+        let back = User::from_fields(|f| {
+            let i = USER_FIELDS
+                .iter()
+                .position(|g| g.name == f.name)
+                .unwrap_or(0);
+            Ok(values[i].to_data())
+        })
+        .expect("round trip");
+        assert_eq!(back, user);
+        let err = User::from_fields(|f| {
+            Ok(if f.name == "email" {
+                FieldData::Null
+            } else {
+                FieldData::Text(String::new())
+            })
+        })
+        .expect_err("wrong kinds");
+        assert_eq!(err.field, "source_page", "the first misfit is named: {err}");
     }
 
     const PINNED_KEY: &str = "3be17628-9e0f-5883-9e6c-55e40790f31e";

@@ -139,5 +139,4 @@ pub fn decode_user(writer: &Schema, reader: &Schema, body: &[u8]) -> Result<User
 }
 
 #[cfg(test)]
-#[path = "reader_tests.rs"]
 mod tests;

@@ -7,12 +7,9 @@ use crate::model::User;
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 
-/// The codec tests' sample user, without an external id.
+/// The sample user, without an external id.
 fn sample() -> User {
-    User {
-        external_id: None,
-        ..crate::avro::codec::tests::sample()
-    }
+    crate::model::sample::user(7)
 }
 
 fn version(v: u32) -> Schema {

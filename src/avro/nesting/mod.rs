@@ -16,10 +16,10 @@
 
 use std::cell::OnceCell;
 
-use apache_avro::schema::{
-    InnerDecimalSchema, Name, NamesRef, ResolvedSchema, UnionSchema, UuidSchema,
-};
+use apache_avro::schema::{Name, NamesRef, ResolvedSchema, UnionSchema};
 use apache_avro::Schema;
+
+use crate::schema::{fixed_size, Type};
 
 /// Records, arrays, maps and unions nested deeper than this are refused. User records nest 2.
 pub const MAX_DEPTH: usize = 32;
@@ -184,44 +184,6 @@ fn value<'s>(
     stack: &mut Vec<Task<'s>>,
 ) -> bool {
     match schema {
-        Schema::Null => true,
-        Schema::Boolean => {
-            // Cut short: apache-avro decodes a null and goes on.
-            body.skip(1);
-            true
-        }
-        Schema::Int
-        | Schema::Long
-        | Schema::Enum(_)
-        | Schema::Date
-        | Schema::TimeMillis
-        | Schema::TimeMicros
-        | Schema::TimestampMillis
-        | Schema::TimestampMicros
-        | Schema::TimestampNanos
-        | Schema::LocalTimestampMillis
-        | Schema::LocalTimestampMicros
-        | Schema::LocalTimestampNanos => matches!(body.varint(), Read::Got(_)),
-        Schema::Float => body.skip(4),
-        Schema::Double => body.skip(8),
-        Schema::String | Schema::Uuid(UuidSchema::String) => {
-            // Cut short: a null, and decoding goes on.
-            matches!(body.sized(), Read::Got(_))
-        }
-        Schema::Bytes
-        | Schema::BigDecimal
-        | Schema::Uuid(UuidSchema::Bytes)
-        | Schema::Decimal(apache_avro::schema::DecimalSchema {
-            inner: InnerDecimalSchema::Bytes,
-            ..
-        }) => matches!(body.sized(), Read::Got(true)),
-        Schema::Fixed(fixed)
-        | Schema::Duration(fixed)
-        | Schema::Uuid(UuidSchema::Fixed(fixed))
-        | Schema::Decimal(apache_avro::schema::DecimalSchema {
-            inner: InnerDecimalSchema::Fixed(fixed),
-            ..
-        }) => body.skip(fixed.size as u64),
         Schema::Array(array) => {
             stack.push(items(&array.items, false, depth, space));
             true
@@ -244,6 +206,23 @@ fn value<'s>(
                 true
             }
             None => false,
+        },
+        // Primitives and logical types: by their physical type.
+        other => match Type::of(other) {
+            Some(Type::Null) => true,
+            // Cut short: apache-avro decodes a null and goes on.
+            Some(Type::Boolean) => {
+                body.skip(1);
+                true
+            }
+            Some(Type::Int | Type::Long | Type::Enum) => matches!(body.varint(), Read::Got(_)),
+            Some(Type::Float) => body.skip(4),
+            Some(Type::Double) => body.skip(8),
+            // Cut short: a null, and decoding goes on.
+            Some(Type::String) => matches!(body.sized(), Read::Got(_)),
+            Some(Type::Bytes) => matches!(body.sized(), Read::Got(true)),
+            Some(Type::Fixed) => fixed_size(other).is_some_and(|n| body.skip(n as u64)),
+            Some(Type::Array | Type::Map | Type::Union | Type::Record) | None => false,
         },
     }
 }
@@ -306,5 +285,4 @@ fn lookup<'s>(
 }
 
 #[cfg(test)]
-#[path = "nesting_tests.rs"]
 mod tests;

@@ -24,6 +24,8 @@ use apache_avro::types::Value;
 use apache_avro::Schema;
 use serde_json::Value as Json;
 
+use crate::schema::{fixed_size, Type as T};
+
 /// Why a datum could not be projected: where in the reader (field path) and what.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("at {path}: {detail}")]
@@ -46,56 +48,14 @@ pub fn project(writer: &Schema, reader: &Schema, value: Value) -> Result<Value, 
         })
 }
 
-/// The physical type of a schema: logical types replaced by what they annotate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Null,
-    Boolean,
-    Int,
-    Long,
-    Float,
-    Double,
-    Bytes,
-    String,
-    Array,
-    Map,
-    Union,
-    Record,
-    Enum,
-    Fixed,
-    /// A named reference not followed yet.
-    Ref,
+/// The physical type of a schema (`None`: a named reference not followed yet).
+pub(crate) fn kind(schema: &Schema) -> Option<T> {
+    T::of(schema)
 }
 
-pub(crate) fn kind(schema: &Schema) -> Kind {
-    match schema {
-        Schema::Null => Kind::Null,
-        Schema::Boolean => Kind::Boolean,
-        Schema::Int | Schema::Date | Schema::TimeMillis => Kind::Int,
-        Schema::Long
-        | Schema::TimeMicros
-        | Schema::TimestampMillis
-        | Schema::TimestampMicros
-        | Schema::TimestampNanos
-        | Schema::LocalTimestampMillis
-        | Schema::LocalTimestampMicros
-        | Schema::LocalTimestampNanos => Kind::Long,
-        Schema::Float => Kind::Float,
-        Schema::Double => Kind::Double,
-        Schema::Bytes | Schema::BigDecimal | Schema::Uuid(UuidSchema::Bytes) => Kind::Bytes,
-        Schema::String | Schema::Uuid(UuidSchema::String) => Kind::String,
-        Schema::Decimal(d) => match d.inner {
-            InnerDecimalSchema::Bytes => Kind::Bytes,
-            InnerDecimalSchema::Fixed(_) => Kind::Fixed,
-        },
-        Schema::Fixed(_) | Schema::Uuid(UuidSchema::Fixed(_)) | Schema::Duration(_) => Kind::Fixed,
-        Schema::Array(_) => Kind::Array,
-        Schema::Map(_) => Kind::Map,
-        Schema::Union(_) => Kind::Union,
-        Schema::Record(_) => Kind::Record,
-        Schema::Enum(_) => Kind::Enum,
-        Schema::Ref { .. } => Kind::Ref,
-    }
+/// A physical type for messages.
+fn shown(kind: Option<T>) -> &'static str {
+    kind.map_or("unresolved reference", T::avro)
 }
 
 /// The name and aliases of a named type (record, enum, fixed and the logical types on fixed).
@@ -111,17 +71,6 @@ fn named(schema: &Schema) -> Option<(&Name, Vec<String>)> {
         }
         Schema::Decimal(d) => match &d.inner {
             InnerDecimalSchema::Fixed(f) => Some((&f.name, aliases(&f.aliases))),
-            InnerDecimalSchema::Bytes => None,
-        },
-        _ => None,
-    }
-}
-
-fn fixed_size(schema: &Schema) -> Option<usize> {
-    match schema {
-        Schema::Fixed(f) | Schema::Uuid(UuidSchema::Fixed(f)) | Schema::Duration(f) => Some(f.size),
-        Schema::Decimal(d) => match &d.inner {
-            InnerDecimalSchema::Fixed(f) => Some(f.size),
             InnerDecimalSchema::Bytes => None,
         },
         _ => None,
@@ -153,29 +102,13 @@ fn find_named<'s>(root: &'s Schema, name: &Name) -> Option<&'s Schema> {
     }
 }
 
-fn is_primitive(k: Kind) -> bool {
-    use Kind::*;
-    matches!(
-        k,
-        Null | Boolean | Int | Long | Float | Double | Bytes | String
-    )
-}
-
-/// Whether a promotion reads writer kind `w` as reader kind `r`.
-fn promotes(w: Kind, r: Kind) -> bool {
-    use Kind::*;
-    matches!(
-        (w, r),
-        (Int, Long | Float | Double)
-            | (Long, Float | Double)
-            | (Float, Double)
-            | (String, Bytes)
-            | (Bytes, String)
-    )
+/// Whether a promotion reads writer type `w` as reader type `r`.
+fn promotes(w: Option<T>, r: Option<T>) -> bool {
+    matches!((w, r), (Some(w), Some(r)) if w.promotes_to(r))
 }
 
 /// A decoded logical value as its physical value of writer kind `k`.
-fn physical(value: Value, k: Kind, size: Option<usize>) -> Result<Value, String> {
+fn physical(value: Value, k: Option<T>, size: Option<usize>) -> Result<Value, String> {
     Ok(match value {
         Value::Date(v) | Value::TimeMillis(v) => Value::Int(v),
         Value::TimeMicros(v)
@@ -186,14 +119,14 @@ fn physical(value: Value, k: Kind, size: Option<usize>) -> Result<Value, String>
         | Value::LocalTimestampMicros(v)
         | Value::LocalTimestampNanos(v) => Value::Long(v),
         Value::Uuid(u) => match k {
-            Kind::String => Value::String(u.to_string()),
-            Kind::Fixed => Value::Fixed(16, u.as_bytes().to_vec()),
+            Some(T::String) => Value::String(u.to_string()),
+            Some(T::Fixed) => Value::Fixed(16, u.as_bytes().to_vec()),
             _ => Value::Bytes(u.as_bytes().to_vec()),
         },
         Value::Decimal(d) => {
             let bytes = Vec::<u8>::try_from(&d).map_err(|e| format!("decimal: {e}"))?;
             match (k, size) {
-                (Kind::Fixed, Some(n)) => Value::Fixed(n, bytes),
+                (Some(T::Fixed), Some(n)) => Value::Fixed(n, bytes),
                 _ => Value::Bytes(bytes),
             }
         }
@@ -252,15 +185,21 @@ impl<'w, 'r> Projector<'w, 'r> {
         }
         let (wk, rk) = (kind(w), kind(r));
         let value = physical(value, wk, fixed_size(w))?;
-        let mismatch = |v: &Value| format!("cannot read the writer's {wk:?} ({v:?}) as {rk:?}");
+        let mismatch = |v: &Value| {
+            format!(
+                "cannot read the writer's {} ({v:?}) as {}",
+                shown(wk),
+                shown(rk)
+            )
+        };
         Ok(match (wk, rk, value) {
-            (Kind::Record, Kind::Record, Value::Record(fields)) => {
+            (Some(T::Record), Some(T::Record), Value::Record(fields)) => {
                 let (Schema::Record(ws), Schema::Record(rs)) = (w, r) else {
                     return Err("record kinds without record schemas".into());
                 };
                 Value::Record(self.record(ws, rs, fields, path)?)
             }
-            (Kind::Enum, Kind::Enum, Value::Enum(_, symbol)) => {
+            (Some(T::Enum), Some(T::Enum), Value::Enum(_, symbol)) => {
                 let Schema::Enum(e) = r else {
                     return Err("enum kind without an enum schema".into());
                 };
@@ -273,11 +212,11 @@ impl<'w, 'r> Projector<'w, 'r> {
                 let i = e.symbols.iter().position(|s| *s == symbol).unwrap_or(0);
                 Value::Enum(i as u32, symbol)
             }
-            (Kind::Fixed, Kind::Fixed, Value::Fixed(n, bytes)) => match fixed_size(r) {
+            (Some(T::Fixed), Some(T::Fixed), Value::Fixed(n, bytes)) => match fixed_size(r) {
                 Some(size) if size == n => Value::Fixed(n, bytes),
                 other => return Err(format!("fixed of {n} bytes read as fixed of {other:?}")),
             },
-            (Kind::Array, Kind::Array, Value::Array(items)) => {
+            (Some(T::Array), Some(T::Array), Value::Array(items)) => {
                 let (Schema::Array(wa), Schema::Array(ra)) = (w, r) else {
                     return Err("array kinds without array schemas".into());
                 };
@@ -287,7 +226,7 @@ impl<'w, 'r> Projector<'w, 'r> {
                     .collect();
                 Value::Array(items?)
             }
-            (Kind::Map, Kind::Map, Value::Map(entries)) => {
+            (Some(T::Map), Some(T::Map), Value::Map(entries)) => {
                 let (Schema::Map(wm), Schema::Map(rm)) = (w, r) else {
                     return Err("map kinds without map schemas".into());
                 };
@@ -297,17 +236,17 @@ impl<'w, 'r> Projector<'w, 'r> {
                     .collect();
                 Value::Map(entries?)
             }
-            (Kind::Int, Kind::Long, Value::Int(v)) => Value::Long(v.into()),
-            (Kind::Int, Kind::Float, Value::Int(v)) => Value::Float(v as f32),
-            (Kind::Int, Kind::Double, Value::Int(v)) => Value::Double(v.into()),
-            (Kind::Long, Kind::Float, Value::Long(v)) => Value::Float(v as f32),
-            (Kind::Long, Kind::Double, Value::Long(v)) => Value::Double(v as f64),
-            (Kind::Float, Kind::Double, Value::Float(v)) => Value::Double(v.into()),
-            (Kind::String, Kind::Bytes, Value::String(s)) => Value::Bytes(s.into_bytes()),
-            (Kind::Bytes, Kind::String, Value::Bytes(b)) => Value::String(
+            (Some(T::Int), Some(T::Long), Value::Int(v)) => Value::Long(v.into()),
+            (Some(T::Int), Some(T::Float), Value::Int(v)) => Value::Float(v as f32),
+            (Some(T::Int), Some(T::Double), Value::Int(v)) => Value::Double(v.into()),
+            (Some(T::Long), Some(T::Float), Value::Long(v)) => Value::Float(v as f32),
+            (Some(T::Long), Some(T::Double), Value::Long(v)) => Value::Double(v as f64),
+            (Some(T::Float), Some(T::Double), Value::Float(v)) => Value::Double(v.into()),
+            (Some(T::String), Some(T::Bytes), Value::String(s)) => Value::Bytes(s.into_bytes()),
+            (Some(T::Bytes), Some(T::String), Value::Bytes(b)) => Value::String(
                 String::from_utf8(b).map_err(|e| format!("bytes read as a string: {e}"))?,
             ),
-            (_, _, v) if wk == rk && is_primitive(wk) => v,
+            (_, _, v) if wk == rk && wk.is_some_and(T::is_primitive) => v,
             (_, _, v) => return Err(mismatch(&v)),
         })
     }
@@ -332,7 +271,8 @@ impl<'w, 'r> Projector<'w, 'r> {
             return Ok((j, resolved[j]));
         }
         Err(format!(
-            "no branch of the reader union reads the writer's {wk:?}"
+            "no branch of the reader union reads the writer's {}",
+            shown(wk)
         ))
     }
 
@@ -384,7 +324,7 @@ impl<'w, 'r> Projector<'w, 'r> {
     /// A JSON default as a datum of reader type `r`.
     fn default(&self, r: &'r Schema, json: &Json) -> Result<Value, String> {
         let r = self.deref_r(r)?;
-        let bad = || format!("default {json} does not match {:?}", kind(r));
+        let bad = || format!("default {json} does not match {}", shown(kind(r)));
         let latin1 = |s: &str| -> Result<Vec<u8>, String> {
             s.chars()
                 .map(|c| u8::try_from(u32::from(c)).map_err(|_| bad()))
@@ -395,19 +335,21 @@ impl<'w, 'r> Projector<'w, 'r> {
                 let first = u.variants().first().ok_or("empty union")?;
                 Value::Union(0, Box::new(self.default(first, json)?))
             }
-            (_, Kind::Null, Json::Null) => Value::Null,
-            (_, Kind::Boolean, Json::Bool(b)) => Value::Boolean(*b),
-            (_, Kind::Int, Json::Number(n)) => Value::Int(
+            (_, Some(T::Null), Json::Null) => Value::Null,
+            (_, Some(T::Boolean), Json::Bool(b)) => Value::Boolean(*b),
+            (_, Some(T::Int), Json::Number(n)) => Value::Int(
                 n.as_i64()
                     .and_then(|v| i32::try_from(v).ok())
                     .ok_or_else(bad)?,
             ),
-            (_, Kind::Long, Json::Number(n)) => Value::Long(n.as_i64().ok_or_else(bad)?),
-            (_, Kind::Float, Json::Number(n)) => Value::Float(n.as_f64().ok_or_else(bad)? as f32),
-            (_, Kind::Double, Json::Number(n)) => Value::Double(n.as_f64().ok_or_else(bad)?),
-            (_, Kind::String, Json::String(s)) => Value::String(s.clone()),
-            (_, Kind::Bytes, Json::String(s)) => Value::Bytes(latin1(s)?),
-            (_, Kind::Fixed, Json::String(s)) => {
+            (_, Some(T::Long), Json::Number(n)) => Value::Long(n.as_i64().ok_or_else(bad)?),
+            (_, Some(T::Float), Json::Number(n)) => {
+                Value::Float(n.as_f64().ok_or_else(bad)? as f32)
+            }
+            (_, Some(T::Double), Json::Number(n)) => Value::Double(n.as_f64().ok_or_else(bad)?),
+            (_, Some(T::String), Json::String(s)) => Value::String(s.clone()),
+            (_, Some(T::Bytes), Json::String(s)) => Value::Bytes(latin1(s)?),
+            (_, Some(T::Fixed), Json::String(s)) => {
                 let bytes = latin1(s)?;
                 if Some(bytes.len()) != fixed_size(r) {
                     return Err(bad());
@@ -445,5 +387,4 @@ impl<'w, 'r> Projector<'w, 'r> {
 }
 
 #[cfg(test)]
-#[path = "project_tests.rs"]
 mod tests;
