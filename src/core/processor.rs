@@ -53,6 +53,48 @@ pub struct Batch<R> {
     pub next_offsets: BTreeMap<Partition, i64>,
 }
 
+/// Records of a partition deleted before this group read them: offsets `[from, to)`, where `from`
+/// is where the group would have gone on (its stored offset, or 0) and `to` the log start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    pub partition: Partition,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Skipped {
+    /// How many offsets the range spans (records, and transaction markers among them).
+    pub fn len(&self) -> i64 {
+        self.to - self.from
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.to <= self.from
+    }
+}
+
+/// The ranges of `partitions` that retention (or a `DeleteRecords`) removed before the group
+/// read them: the stored next offset (0 when none is stored) is below the partition's log start.
+/// Starting there would mean a silent jump; the processor stops instead, unless told to skip.
+pub fn gaps(
+    partitions: &[Partition],
+    stored: &BTreeMap<Partition, i64>,
+    log_start: &BTreeMap<Partition, i64>,
+) -> Vec<Skipped> {
+    partitions
+        .iter()
+        .filter_map(|&p| {
+            let from = stored.get(&p).copied().unwrap_or(0);
+            let to = log_start.get(&p).copied().unwrap_or(0);
+            (from < to).then_some(Skipped {
+                partition: p,
+                from,
+                to,
+            })
+        })
+        .collect()
+}
+
 /// A violation of the protocol by the caller (a bug, never bad input).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
@@ -244,6 +286,29 @@ mod tests {
             c.assign(&[0, 1], &stored),
             vec![(0, StartAt::Offset(42)), (1, StartAt::Beginning)]
         );
+    }
+
+    #[test]
+    fn a_stored_offset_below_the_log_start_is_a_gap() {
+        let stored = BTreeMap::from([(0, 42), (1, 7)]);
+        let log_start = BTreeMap::from([(0, 40), (1, 100), (2, 5)]);
+        assert_eq!(
+            gaps(&[0, 1, 2, 3], &stored, &log_start),
+            vec![
+                Skipped {
+                    partition: 1,
+                    from: 7,
+                    to: 100
+                },
+                Skipped {
+                    partition: 2,
+                    from: 0,
+                    to: 5
+                },
+            ],
+            "partition 0 is past the log start, 3 starts at 0: no gap"
+        );
+        assert_eq!(gaps(&[1], &stored, &log_start)[0].len(), 93);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The producer's protocol: a cursor over the deterministic source, cut into transactions.
 //!
 //! A [`Cursor`] names the next user to produce: `(seed, page, index)`. A run is a sequence of
-//! [`Chunk`]s — at most one page each, so one chunk is one Kafka transaction — and after a chunk
+//! [`PageRange`]s — at most one page each, so one chunk is one Kafka transaction — and after a chunk
 //! commits the cursor moves to its end. Because the source is deterministic, re-producing a chunk
 //! (after an abort, a crash, or an unknown commit outcome) yields the same users and the same keys.
+
+use crate::model::SourceIdentity;
 
 /// The next user to produce.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -27,13 +29,13 @@ impl Cursor {
 
 /// One transaction's worth of users: `[from, to)` within `page`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chunk {
+pub struct PageRange {
     pub page: u64,
     pub from: u32,
     pub to: u32,
 }
 
-impl Chunk {
+impl PageRange {
     pub fn len(&self) -> u32 {
         self.to - self.from
     }
@@ -88,7 +90,7 @@ impl Plan {
     }
 
     /// The next chunk from `cursor`, or None when the limit is reached.
-    pub fn next(&self, cursor: &Cursor) -> Option<Chunk> {
+    pub fn next(&self, cursor: &Cursor) -> Option<PageRange> {
         if self.last_page.is_some_and(|last| cursor.page > last) {
             return None;
         }
@@ -102,7 +104,7 @@ impl Plan {
             } else {
                 self.page_size
             };
-            return Some(Chunk {
+            return Some(PageRange {
                 page: cursor.page,
                 from: cursor.index,
                 to,
@@ -117,7 +119,7 @@ impl Plan {
             return None;
         }
         let want = u32::try_from(want).unwrap_or(u32::MAX);
-        Some(Chunk {
+        Some(PageRange {
             page: cursor.page,
             from: cursor.index,
             to: cursor.index + want,
@@ -125,7 +127,7 @@ impl Plan {
     }
 
     /// The chunk committed: count it and return the cursor after it.
-    pub fn committed(&mut self, cursor: &Cursor, chunk: &Chunk) -> Cursor {
+    pub fn committed(&mut self, cursor: &Cursor, chunk: &PageRange) -> Cursor {
         if self.in_replay(cursor) {
             self.replayed += u64::from(chunk.len());
         } else {
@@ -158,7 +160,8 @@ impl Plan {
 }
 
 /// What the producer stores in its progress topic, in the SAME transaction as the chunk's records
-/// (keyed by transactional.id): the chunk just written and the cursor after it.
+/// (keyed by transactional.id): the chunk just written, the cursor after it, and where this
+/// producer began, so that `[first, next)` is exactly what it committed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     pub source: String,
@@ -168,10 +171,14 @@ pub struct Progress {
     pub chunk_from: u32,
     pub chunk_to: u32,
     pub next: Cursor,
+    /// The cursor this producer started at (kept across restarts); absent in progress written
+    /// before eosflow recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<Cursor>,
 }
 
 impl Progress {
-    pub fn after(source: &str, page_size: u32, chunk: &Chunk, next: &Cursor) -> Self {
+    pub fn after(source: &str, page_size: u32, chunk: &PageRange, next: &Cursor) -> Self {
         Progress {
             source: source.to_string(),
             page_size,
@@ -180,7 +187,40 @@ impl Progress {
             chunk_from: chunk.from,
             chunk_to: chunk.to,
             next: next.clone(),
+            first: None,
         }
+    }
+
+    /// The same progress, saying the producer began at `first`.
+    pub fn since(mut self, first: Option<Cursor>) -> Self {
+        self.first = first;
+        self
+    }
+
+    /// Every identity this producer committed, `[first, next)` in page order; None when the
+    /// start is not recorded. Rejected users are among them (they keep their identity).
+    pub fn committed(&self) -> Option<impl Iterator<Item = SourceIdentity> + '_> {
+        let first = self.first.as_ref()?;
+        let page_size = self.page_size.max(1);
+        let (start, end) = (
+            (first.page, first.index.min(page_size)),
+            (self.next.page, self.next.index.min(page_size)),
+        );
+        Some(
+            (start.0..=end.0.max(start.0))
+                .flat_map(move |page| {
+                    let from = if page == start.0 { start.1 } else { 0 };
+                    let to = if page == end.0 { end.1 } else { page_size };
+                    (from..to.max(from)).map(move |index| (page, index))
+                })
+                .filter(move |&(page, index)| (page, index) >= start && (page, index) < end)
+                .map(move |(page, index)| SourceIdentity {
+                    source: self.source.clone(),
+                    seed: self.seed.clone(),
+                    page,
+                    index,
+                }),
+        )
     }
 }
 
@@ -294,17 +334,17 @@ mod tests {
         assert_eq!(
             chunks,
             vec![
-                Chunk {
+                PageRange {
                     page: 1,
                     from: 0,
                     to: 10
                 },
-                Chunk {
+                PageRange {
                     page: 2,
                     from: 0,
                     to: 10
                 },
-                Chunk {
+                PageRange {
                     page: 3,
                     from: 0,
                     to: 5
@@ -324,7 +364,7 @@ mod tests {
         let plan2 = Plan::new(10, Some(100));
         assert_eq!(
             plan2.next(&cursor),
-            Some(Chunk {
+            Some(PageRange {
                 page: 3,
                 from: 5,
                 to: 10
@@ -349,7 +389,7 @@ mod tests {
         let replay = plan.next(&start).expect("replay");
         assert_eq!(
             replay,
-            Chunk {
+            PageRange {
                 page: 1,
                 from: 0,
                 to: 2
@@ -363,12 +403,64 @@ mod tests {
         assert_eq!((plan.produced(), plan.replayed()), (0, 2));
         assert_eq!(
             plan.next(&after),
-            Some(Chunk {
+            Some(PageRange {
                 page: 2,
                 from: 0,
                 to: 1
             }),
             "then one new user"
+        );
+    }
+
+    #[test]
+    fn committed_identities_run_from_first_to_next() {
+        let cursor = |page, index| Cursor {
+            seed: "s".into(),
+            page,
+            index,
+        };
+        let chunk = PageRange {
+            page: 3,
+            from: 0,
+            to: 4,
+        };
+        let p = Progress::after("generator", 10, &chunk, &cursor(3, 4));
+        assert!(p.committed().is_none(), "no recorded start: unknown");
+        let ids = |p: &Progress| -> Vec<(u64, u32)> {
+            p.committed()
+                .expect("a recorded start")
+                .map(|i| (i.page, i.index))
+                .collect()
+        };
+        let want: Vec<(u64, u32)> = (7..10)
+            .map(|i| (1, i))
+            .chain((0..10).map(|i| (2, i)))
+            .chain((0..4).map(|i| (3, i)))
+            .collect();
+        assert_eq!(ids(&p.clone().since(Some(cursor(1, 7)))), want);
+        assert_eq!(
+            ids(&p.clone().since(Some(cursor(3, 4)))),
+            vec![],
+            "nothing yet"
+        );
+        assert_eq!(
+            ids(&p.clone().since(Some(cursor(3, 1)))),
+            vec![(3, 1), (3, 2), (3, 3)]
+        );
+        let full_page = Progress::after("generator", 10, &chunk, &cursor(4, 0));
+        assert_eq!(
+            ids(&full_page.since(Some(cursor(3, 8)))),
+            vec![(3, 8), (3, 9)]
+        );
+        let one = p
+            .since(Some(cursor(3, 3)))
+            .committed()
+            .expect("start")
+            .next()
+            .expect("one");
+        assert_eq!(
+            (one.source.as_str(), one.seed.as_str(), one.page, one.index),
+            ("generator", "s", 3, 3)
         );
     }
 
@@ -381,7 +473,7 @@ mod tests {
                 page: 3,
                 index: 4
             }),
-            Some(Chunk {
+            Some(PageRange {
                 page: 3,
                 from: 4,
                 to: 10
@@ -413,7 +505,7 @@ mod tests {
 
     #[test]
     fn resume_replays_the_recorded_chunk_and_guards_the_page_size() {
-        let chunk = Chunk {
+        let chunk = PageRange {
             page: 4,
             from: 0,
             to: 10,

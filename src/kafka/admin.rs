@@ -44,12 +44,16 @@ pub fn topic_partitions(
     Ok(partitions)
 }
 
-/// Make sure `topic` exists, creating it with `partitions` partitions if it does not.
+/// CreateTopics' "use the broker's default replication factor".
+const BROKER_DEFAULT: i32 = -1;
+
+/// Make sure `topic` exists, creating it with `partitions` partitions if it does not, replicated
+/// as the cluster's `default.replication.factor` says (KIP-464: a 3-broker production cluster
+/// replicates 3 times, a one-node test broker once).
 pub fn ensure_topic(
     settings: &KafkaSettings,
     topic: &str,
     partitions: i32,
-    replication: i32,
     configs: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<Vec<Partition>, KafkaAdapterError> {
@@ -59,7 +63,7 @@ pub fn ensure_topic(
     }
     let admin: AdminClient<DefaultClientContext> =
         settings.create(&settings.client_config(), "admin client")?;
-    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(BROKER_DEFAULT));
     for (k, v) in configs {
         new = new.set(k, v);
     }
@@ -154,4 +158,115 @@ pub fn cluster_view(
         brokers,
         topics: topics.iter().map(|t| (t.to_string(), state(t))).collect(),
     })
+}
+
+/// The settings of a topic that decide whether exactly-once can survive a broker failure.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TopicSettings {
+    /// The fewest replicas any partition has.
+    pub replication: usize,
+    /// The fewest in-sync replicas any partition has now (and which partition that is).
+    pub in_sync: Option<(i32, usize)>,
+    /// `min.insync.replicas`, as the broker resolves it (topic, else broker default).
+    pub min_insync: Option<i64>,
+    /// `unclean.leader.election.enable`.
+    pub unclean_election: Option<bool>,
+}
+
+impl TopicSettings {
+    /// Why `acks=all` cannot write to the topic now, if that is so: a partition has fewer
+    /// in-sync replicas than `min.insync.replicas` (the broker answers NOT_ENOUGH_REPLICAS,
+    /// which the producer retries until its records time out).
+    pub fn unwritable(&self, topic: &str) -> Option<String> {
+        let (partition, in_sync) = self.in_sync?;
+        let min = self.min_insync?;
+        (i64::try_from(in_sync).unwrap_or(i64::MAX) < min).then(|| {
+            format!(
+                "{topic}/{partition} has {in_sync} in-sync replica(s) and the topic's min.insync.replicas is {min}: \
+                 no acks=all write can succeed (NOT_ENOUGH_REPLICAS) until a broker is back or min.insync.replicas is lowered"
+            )
+        })
+    }
+}
+
+/// `topic`'s replication (from metadata) and its `min.insync.replicas` and
+/// `unclean.leader.election.enable` (DescribeConfigs).
+pub fn topic_settings(
+    settings: &KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+) -> Result<TopicSettings, KafkaAdapterError> {
+    use rdkafka::admin::{ConfigResource, ResourceSpecifier};
+    let mut config = settings.client_config();
+    config.set("allow.auto.create.topics", "false");
+    let consumer: BaseConsumer = settings.create(&config, "metadata client")?;
+    let unreachable = |operation: &'static str, detail: String| KafkaAdapterError::Unreachable {
+        bootstrap: settings.bootstrap.clone(),
+        operation,
+        timeout_ms: timeout.as_millis() as u64,
+        detail,
+    };
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| unreachable("Metadata", e.to_string()))?;
+    let replication = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .and_then(|t| t.partitions().iter().map(|p| p.replicas().len()).min())
+        .unwrap_or(0);
+    let in_sync = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .and_then(|t| {
+            t.partitions()
+                .iter()
+                .map(|p| (p.id(), p.isr().len()))
+                .min_by_key(|(_, n)| *n)
+        });
+    let admin: AdminClient<DefaultClientContext> =
+        settings.create(&settings.client_config(), "admin client")?;
+    let options = AdminOptions::new().request_timeout(Some(timeout));
+    let results = futures::executor::block_on(
+        admin.describe_configs([&ResourceSpecifier::Topic(topic)], &options),
+    )
+    .map_err(|e| unreachable("DescribeConfigs", e.to_string()))?;
+    let resource: Option<ConfigResource> = results.into_iter().next().and_then(Result::ok);
+    let value = |name: &str| {
+        resource
+            .as_ref()
+            .and_then(|r| r.get(name))
+            .and_then(|e| e.value.clone())
+    };
+    Ok(TopicSettings {
+        replication,
+        in_sync,
+        min_insync: value("min.insync.replicas").and_then(|v| v.parse().ok()),
+        unclean_election: value("unclean.leader.election.enable").map(|v| v == "true"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_few_in_sync_replicas_is_named() {
+        let s = |in_sync, min| TopicSettings {
+            replication: 3,
+            in_sync: Some((1, in_sync)),
+            min_insync: Some(min),
+            unclean_election: Some(false),
+        };
+        let why = s(2, 3).unwritable("users").expect("2 < 3");
+        assert!(
+            why.contains("users/1 has 2 in-sync replica(s)")
+                && why.contains("min.insync.replicas is 3")
+                && why.contains("NOT_ENOUGH_REPLICAS"),
+            "{why}"
+        );
+        assert_eq!(s(2, 2).unwritable("users"), None);
+        assert_eq!(TopicSettings::default().unwritable("users"), None);
+    }
 }

@@ -1,13 +1,15 @@
-//! Consumers: a group consumer driven by a [`RebalanceHook`], and a whole-topic reader.
+//! The group consumer of `process`: [`GroupConsumer`], whose rebalances go through a
+//! [`RebalanceHook`], and what its polls give ([`Polled`]). The whole-topic reader is
+//! [`super::reader`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::Headers;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::Message;
@@ -19,8 +21,13 @@ use crate::core::Partition;
 
 /// What the processor does around a rebalance (called on the polling thread, inside `poll`).
 pub trait RebalanceHook: Send + Sync {
-    /// Partitions of the topic were assigned: where to start each.
-    fn assigned(&self, partitions: &[Partition]) -> Vec<(Partition, StartAt)>;
+    /// Partitions of the topic were assigned (with the cooperative protocol: added), with their
+    /// log start offsets as far as the broker told them: where to start each.
+    fn assigned(
+        &self,
+        partitions: &[Partition],
+        log_start: &BTreeMap<Partition, i64>,
+    ) -> Vec<(Partition, StartAt)>;
     /// Partitions are about to be revoked: finish and commit the in-flight batch; returns the
     /// offsets to commit to Kafka (next offset per partition).
     fn revoking(&self, partitions: &[Partition]) -> BTreeMap<Partition, i64>;
@@ -108,6 +115,8 @@ pub fn partition_stats(json: &[u8], topic: &str) -> Result<Vec<PartitionStats>, 
 pub struct HookContext {
     topic: String,
     hook: Arc<dyn RebalanceHook>,
+    /// librdkafka said every broker is down (its global error callback, not a poll result).
+    brokers_down: std::sync::atomic::AtomicBool,
 }
 
 impl ClientContext for HookContext {
@@ -121,11 +130,47 @@ impl ClientContext for HookContext {
     /// Reaching the end of a partition is news, not an error (`enable.partition.eof`); the
     /// processor reads it from the poll. Everything else is logged as librdkafka's default does.
     fn error(&self, error: KafkaError, reason: &str) {
-        if matches!(error, KafkaError::PartitionEOF(_)) {
+        let eof = matches!(error, KafkaError::PartitionEOF(_))
+            || error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF);
+        let poll_exceeded =
+            error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PollExceeded);
+        if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown) {
+            self.brokers_down
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        if eof {
             debug!(reason, "end of partition");
+        } else if poll_exceeded {
+            // The member left the group and rejoins at its next poll: news, not a failure.
+            warn!(
+                reason,
+                "max.poll.interval.ms exceeded: this member left its group and rejoins"
+            );
         } else {
             error!(error = %error, reason, "librdkafka error");
         }
+    }
+}
+
+impl HookContext {
+    /// The log start offsets (low watermarks) of `partitions`, as far as the broker answers.
+    fn log_starts(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        partitions: &[Partition],
+    ) -> BTreeMap<Partition, i64> {
+        partitions
+            .iter()
+            .filter_map(|&p| {
+                match consumer.fetch_watermarks(&self.topic, p, Duration::from_secs(5)) {
+                    Ok((low, _)) => Some((p, low)),
+                    Err(e) => {
+                        warn!(partition = p, error = %e, "cannot read the log start offset");
+                        None
+                    }
+                }
+            })
+            .collect()
     }
 }
 
@@ -137,9 +182,15 @@ impl ConsumerContext for HookContext {
         tpl: &mut TopicPartitionList,
     ) {
         let partitions: Vec<Partition> = tpl.elements().iter().map(|e| e.partition()).collect();
+        // The consumer protocol (KIP-848) and cooperative assignors hand out increments.
+        let incremental = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let starts = self.hook.assigned(&partitions);
+                let log_start = self.log_starts(consumer, &partitions);
+                let starts = self.hook.assigned(&partitions, &log_start);
                 let mut assignment = TopicPartitionList::new();
                 for (p, at) in &starts {
                     let offset = match at {
@@ -150,30 +201,44 @@ impl ConsumerContext for HookContext {
                         warn!(partition = p, error = %e, "cannot set start offset");
                     }
                 }
-                info!(?starts, "partitions assigned");
-                if let Err(e) = consumer.assign(&assignment) {
+                info!(?starts, incremental, "partitions assigned");
+                let assigned = if incremental {
+                    consumer.incremental_assign(&assignment)
+                } else {
+                    consumer.assign(&assignment)
+                };
+                if let Err(e) = assigned {
                     warn!(error = %e, "assign failed");
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let offsets = self.hook.revoking(&partitions);
                 commit_offsets(consumer, &self.topic, &offsets);
-                info!(?partitions, "partitions revoked");
-                if let Err(e) = consumer.unassign() {
+                info!(?partitions, incremental, "partitions revoked");
+                let unassigned = if incremental {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = unassigned {
                     warn!(error = %e, "unassign failed");
                 }
             }
             other => {
                 warn!(error = ?other, "rebalance error; dropping the assignment");
-                let _ = consumer.unassign();
+                let _ = if incremental {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
             }
         }
     }
 }
 
-/// Commit `offsets` (next offset per partition) to Kafka, synchronously. Kafka's committed offsets
+/// Commit `offsets` (next offset per partition) to Kafka, without waiting for the answer. Kafka's committed offsets
 /// are advisory for SQL sinks (the database holds the truth), so a failure is logged, not fatal.
-pub fn commit_offsets<C: ConsumerContext>(
+fn commit_offsets<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     offsets: &BTreeMap<Partition, i64>,
@@ -190,210 +255,299 @@ pub fn commit_offsets<C: ConsumerContext>(
             return;
         }
     }
-    if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+    // Async: with the brokers gone a synchronous commit blocks until they are back (inside a
+    // rebalance callback, forever); these offsets are advisory, the sink's are the truth.
+    if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
         warn!(error = %e, "Kafka offset commit failed (the sink's stored offsets still hold)");
     }
 }
 
-/// A group consumer for `topic`: read_committed, no auto-commit, rebalances through `hook`, and
-/// librdkafka statistics to [`RebalanceHook::statistics`] every `statistics` when given.
-pub fn group_consumer(
-    settings: &KafkaSettings,
-    group: &str,
-    topic: &str,
-    hook: Arc<dyn RebalanceHook>,
-    statistics: Option<Duration>,
-) -> Result<BaseConsumer<HookContext>, KafkaAdapterError> {
-    let mut config = settings.client_config();
-    config
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("isolation.level", "read_committed")
-        .set("auto.offset.reset", "earliest")
-        .set("allow.auto.create.topics", "false")
-        .set("session.timeout.ms", "10000")
-        .set("heartbeat.interval.ms", "1000")
-        .set("partition.assignment.strategy", "range")
-        // End-of-partition events tell "caught up" even when the last offsets hold no record
-        // (transaction markers, aborted records), where the position never reaches the high
-        // watermark.
-        .set("enable.partition.eof", "true");
-    if let Some(every) = statistics {
+/// One record polled from the group consumer, borrowed until the next poll.
+pub struct Record<'c>(BorrowedMessage<'c>);
+
+impl Record<'_> {
+    pub fn partition(&self) -> Partition {
+        self.0.partition()
+    }
+
+    pub fn offset(&self) -> i64 {
+        self.0.offset()
+    }
+
+    pub fn key(&self) -> Option<&[u8]> {
+        self.0.key()
+    }
+
+    pub fn payload(&self) -> Option<&[u8]> {
+        self.0.payload()
+    }
+}
+
+/// What one poll of the group consumer gave.
+pub enum Polled<'c> {
+    Record(Record<'c>),
+    /// The consumer reached the end of a partition (no record after it for now).
+    EndOfPartition(Partition),
+    /// librdkafka's consumer instance failed for good (a fatal error): only a new consumer can
+    /// continue.
+    Fatal(String),
+    /// A fetch position is out of range and eosflow never lets the consumer jump
+    /// (`auto.offset.reset=error`): records were deleted before this member read them.
+    OffsetOutOfRange(String),
+    /// Every broker connection is down (librdkafka keeps reconnecting).
+    BrokersDown(String),
+    /// Something librdkafka reports and recovers from by itself (a broker restarting).
+    Transient(String),
+    Nothing,
+}
+
+/// Which consumer-group protocol a member speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupProtocol {
+    /// The classic protocol: the group leader assigns (range), eager rebalances, a client-side
+    /// session timeout.
+    #[default]
+    Classic,
+    /// KIP-848: the broker assigns, incrementally; the session timeout is the broker's
+    /// (`group.consumer.session.timeout.ms`).
+    Consumer,
+}
+
+/// How a member joins its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupOptions {
+    pub protocol: GroupProtocol,
+    /// The classic protocol's `session.timeout.ms` (the consumer protocol's is the broker's).
+    pub session_timeout: Duration,
+    /// `max.poll.interval.ms`: a member that does not poll this long (a sink stuck in one
+    /// commit) leaves the group.
+    pub max_poll_interval: Duration,
+    /// librdkafka statistics to [`RebalanceHook::statistics`] this often.
+    pub statistics: Option<Duration>,
+}
+
+impl Default for GroupOptions {
+    fn default() -> Self {
+        GroupOptions {
+            protocol: GroupProtocol::Classic,
+            session_timeout: Duration::from_secs(10),
+            max_poll_interval: Duration::from_secs(300),
+            statistics: None,
+        }
+    }
+}
+
+/// A consumer in a group, subscribed to one topic, whose rebalances go through a
+/// [`RebalanceHook`].
+pub struct GroupConsumer {
+    consumer: BaseConsumer<HookContext>,
+    topic: String,
+}
+
+impl GroupConsumer {
+    /// Join `group` for `topic`: read_committed, no auto-commit, never an automatic offset reset,
+    /// rebalances through `hook`, in the protocol of `options`.
+    pub fn join(
+        settings: &KafkaSettings,
+        group: &str,
+        topic: &str,
+        hook: Arc<dyn RebalanceHook>,
+        options: GroupOptions,
+    ) -> Result<GroupConsumer, KafkaAdapterError> {
+        let mut config = settings.client_config();
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            // The processor always says where to start (the sink's offsets, or the beginning);
+            // a position that is out of range is an error to report, never a silent jump.
+            .set("auto.offset.reset", "error")
+            .set("allow.auto.create.topics", "false")
+            // End-of-partition events tell "caught up" even when the last offsets hold no record
+            // (transaction markers, aborted records), where the position never reaches the high
+            // watermark.
+            .set("enable.partition.eof", "true");
         config.set(
-            "statistics.interval.ms",
-            every.as_millis().max(1).to_string(),
+            "max.poll.interval.ms",
+            options.max_poll_interval.as_millis().max(1).to_string(),
         );
-    }
-    for (k, v) in &settings.properties {
-        config.set(k, v);
-    }
-    let context = HookContext {
-        topic: topic.to_string(),
-        hook,
-    };
-    let consumer: BaseConsumer<HookContext> = config
-        .create_with_context(context)
-        .map_err(|source| settings.create_error("consumer", source))?;
-    consumer
-        .subscribe(&[topic])
-        .map_err(|source| KafkaAdapterError::Operation {
-            operation: "subscribe",
-            bootstrap: settings.bootstrap.clone(),
-            source,
-        })?;
-    Ok(consumer)
-}
-
-/// Leave the group and close the consumer, bounded in time (librdkafka's close can hang when the
-/// broker is gone, GROUND.md): past `limit` the handle is leaked instead of blocking exit.
-pub fn close<C: ConsumerContext>(consumer: BaseConsumer<C>, limit: Duration) {
-    consumer.unsubscribe();
-    let deadline = Instant::now() + limit;
-    if consumer.close_queue().is_ok() {
-        while !consumer.closed() {
-            if Instant::now() >= deadline {
-                warn!("consumer did not close within {limit:?}; leaving it to process exit");
-                std::mem::forget(consumer);
-                return;
+        match options.protocol {
+            GroupProtocol::Classic => {
+                let session = options.session_timeout.as_millis().max(1);
+                config
+                    .set("session.timeout.ms", session.to_string())
+                    .set("heartbeat.interval.ms", (session / 10).max(100).to_string())
+                    .set("partition.assignment.strategy", "range");
             }
-            consumer.poll(Duration::from_millis(50));
+            // librdkafka refuses the classic protocol's client-side settings with this one.
+            GroupProtocol::Consumer => {
+                config.set("group.protocol", "consumer");
+            }
         }
-    }
-    drop(consumer);
-}
-
-/// One record as read by [`read_topic`].
-#[derive(Debug, Clone)]
-pub struct ReadRecord {
-    pub partition: Partition,
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    pub headers: Vec<(String, Vec<u8>)>,
-}
-
-impl ReadRecord {
-    /// The value of header `name`, as text.
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-    }
-}
-
-/// Read every committed record of `topic` (read_committed) from the beginning up to the high
-/// watermarks seen at the start, without joining a group. `on_record` sees each record.
-pub fn read_topic(
-    settings: &KafkaSettings,
-    topic: &str,
-    timeout: Duration,
-    mut on_record: impl FnMut(ReadRecord),
-) -> Result<u64, KafkaAdapterError> {
-    let partitions = super::admin::topic_partitions(settings, topic, timeout)?;
-    let mut config = settings.client_config();
-    config
-        .set("group.id", "eosflow-reader")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("allow.auto.create.topics", "false");
-    let consumer: BaseConsumer = settings.create(&config, "topic reader")?;
-    let op_err = |operation, source| KafkaAdapterError::Operation {
-        operation,
-        bootstrap: settings.bootstrap.clone(),
-        source,
-    };
-    let mut ends = BTreeMap::new();
-    let mut tpl = TopicPartitionList::new();
-    for &p in &partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p, timeout)
-            .map_err(|e| op_err("ListOffsets (watermarks)", e))?;
-        if high > low {
-            ends.insert(p, high);
-            tpl.add_partition_offset(topic, p, Offset::Beginning)
-                .map_err(|e| op_err("assign", e))?;
+        if let Some(every) = options.statistics {
+            config.set(
+                "statistics.interval.ms",
+                every.as_millis().max(1).to_string(),
+            );
         }
+        for (k, v) in &settings.properties {
+            config.set(k, v);
+        }
+        let context = HookContext {
+            topic: topic.to_string(),
+            hook,
+            brokers_down: std::sync::atomic::AtomicBool::new(false),
+        };
+        let consumer: BaseConsumer<HookContext> = config
+            .create_with_context(context)
+            .map_err(|source| settings.create_error("consumer", source))?;
+        consumer
+            .subscribe(&[topic])
+            .map_err(|source| KafkaAdapterError::Operation {
+                operation: "subscribe",
+                bootstrap: settings.bootstrap.clone(),
+                source,
+            })?;
+        Ok(GroupConsumer {
+            consumer,
+            topic: topic.to_string(),
+        })
     }
-    consumer.assign(&tpl).map_err(|e| op_err("assign", e))?;
-    let mut count = 0u64;
-    let mut last_progress = Instant::now();
-    while !ends.is_empty() {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                last_progress = Instant::now();
-                count += 1;
-                on_record(ReadRecord {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    value: m.payload().map(<[u8]>::to_vec),
-                    headers: m
-                        .headers()
-                        .map(|h| {
-                            h.iter()
-                                .map(|h| {
-                                    (
-                                        h.key.to_string(),
-                                        h.value.map(<[u8]>::to_vec).unwrap_or_default(),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                });
-                if ends
-                    .get(&m.partition())
-                    .is_some_and(|&end| m.offset() + 1 >= end)
-                {
-                    ends.remove(&m.partition());
+
+    /// Poll once (rebalance callbacks run inside).
+    pub fn poll(&self, timeout: Duration) -> Polled<'_> {
+        use rdkafka::types::RDKafkaErrorCode as C;
+        match self.consumer.poll(timeout) {
+            None => Polled::Nothing,
+            Some(Ok(m)) => Polled::Record(Record(m)),
+            Some(Err(KafkaError::PartitionEOF(p))) => Polled::EndOfPartition(p),
+            Some(Err(e))
+                if self.consumer.client().fatal_error().is_some()
+                    || matches!(e, KafkaError::MessageConsumptionFatal(_)) =>
+            {
+                let detail = self
+                    .consumer
+                    .client()
+                    .fatal_error()
+                    .map(|(code, text)| format!("{code:?}: {text}"))
+                    .unwrap_or_else(|| e.to_string());
+                Polled::Fatal(detail)
+            }
+            Some(Err(e)) => match e.rdkafka_error_code() {
+                Some(C::Fatal) => {
+                    let detail = self
+                        .consumer
+                        .client()
+                        .fatal_error()
+                        .map(|(code, text)| format!("{code:?}: {text}"))
+                        .unwrap_or_else(|| e.to_string());
+                    Polled::Fatal(detail)
                 }
-            }
-            // A broker restarting under us: librdkafka reconnects by itself; the no-progress
-            // timeout below decides when to give up.
-            Some(Err(e)) if is_transient(&e) => {
-                debug!(error = %e, "transient fetch error; retrying");
-            }
-            Some(Err(e)) => return Err(op_err("fetch", e)),
-            None => {
-                // Transaction markers take offsets too: a partition whose position reached the
-                // end has nothing more to give.
-                drop_finished(&consumer, topic, &mut ends);
-                if last_progress.elapsed() > timeout {
-                    return Err(KafkaAdapterError::Unreachable {
-                        bootstrap: settings.bootstrap.clone(),
-                        operation: "fetch to the end of the topic",
-                        timeout_ms: timeout.as_millis() as u64,
-                        detail: format!("partitions not read to their end: {ends:?} (an open transaction holds the last stable offset back?)"),
-                    });
+                Some(C::AutoOffsetReset | C::OffsetOutOfRange) => {
+                    Polled::OffsetOutOfRange(e.to_string())
                 }
-            }
+                Some(C::AllBrokersDown) => Polled::BrokersDown(e.to_string()),
+                Some(C::PollExceeded) => {
+                    Polled::Transient(format!("{e} (this member left its group; it rejoins now)"))
+                }
+                _ => Polled::Transient(e.to_string()),
+            },
         }
     }
-    Ok(count)
-}
 
-fn drop_finished(consumer: &BaseConsumer, topic: &str, ends: &mut BTreeMap<Partition, i64>) {
-    let positions: KafkaResult<TopicPartitionList> = consumer.position();
-    if let Ok(positions) = positions {
-        for e in positions.elements_for_topic(topic) {
-            if let (Offset::Offset(pos), Some(&end)) = (e.offset(), ends.get(&e.partition())) {
-                if pos >= end {
-                    ends.remove(&e.partition());
-                }
-            }
+    /// Whether librdkafka reported every broker down since the last call.
+    pub fn take_brokers_down(&self) -> bool {
+        self.consumer
+            .context()
+            .brokers_down
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The log start offsets (low watermarks) of `partitions`, as far as the broker answers.
+    pub fn log_starts(&self, partitions: &[Partition]) -> BTreeMap<Partition, i64> {
+        self.consumer
+            .context()
+            .log_starts(&self.consumer, partitions)
+    }
+
+    /// Move `partition`'s fetch position to `offset`.
+    pub fn seek(&self, partition: Partition, offset: i64) -> Result<(), KafkaAdapterError> {
+        self.consumer
+            .seek(
+                &self.topic,
+                partition,
+                Offset::Offset(offset),
+                Duration::from_secs(10),
+            )
+            .map_err(|source| KafkaAdapterError::Operation {
+                operation: "seek",
+                bootstrap: String::new(),
+                source,
+            })
+    }
+
+    /// Fault injection: make librdkafka fail this consumer for good, as a real fatal error would
+    /// (librdkafka's own `rd_kafka_test_fatal_error`, made for testing applications' handling).
+    pub fn inject_fatal_error(&self, reason: &str) {
+        let reason = std::ffi::CString::new(reason).unwrap_or_default();
+        // SAFETY: the handle is alive for `&self`; librdkafka copies the reason string.
+        unsafe {
+            rdkafka::bindings::rd_kafka_test_fatal_error(
+                self.consumer.client().native_ptr(),
+                rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID,
+                reason.as_ptr(),
+            );
         }
     }
-}
 
-/// Errors librdkafka recovers from by itself (a broker down or restarting).
-fn is_transient(e: &KafkaError) -> bool {
-    use rdkafka::types::RDKafkaErrorCode as C;
-    matches!(
-        e.rdkafka_error_code(),
-        Some(C::BrokerTransportFailure | C::AllBrokersDown | C::NetworkException)
-    )
+    /// Commit `offsets` (next offset per partition) to Kafka; see [`commit_offsets`].
+    pub fn commit(&self, offsets: &BTreeMap<Partition, i64>) {
+        commit_offsets(&self.consumer, &self.topic, offsets);
+    }
+
+    /// Has this member read every assigned partition up to its high watermark? `at_end` are the
+    /// partitions that reported their end since their last record. (librdkafka's position moves
+    /// past transaction markers, so a fully read partition has position = high.)
+    pub fn caught_up(&self, at_end: &std::collections::BTreeSet<Partition>) -> bool {
+        let Ok(positions) = self.consumer.position() else {
+            return false;
+        };
+        positions.elements_for_topic(&self.topic).iter().all(|e| {
+            if at_end.contains(&e.partition()) {
+                return true;
+            }
+            let marks =
+                self.consumer
+                    .fetch_watermarks(&self.topic, e.partition(), Duration::from_secs(2));
+            match (e.offset(), marks) {
+                (Offset::Offset(pos), Ok((_, high))) => pos >= high,
+                // Nothing fetched yet: caught up only if the partition is empty.
+                (_, Ok((low, high))) => low >= high,
+                (_, Err(_)) => false,
+            }
+        })
+    }
+
+    /// Leave the group and close the consumer, bounded in time (librdkafka's close can hang when
+    /// the broker is gone, GROUND.md): past `limit` the handle is leaked instead of blocking exit.
+    pub fn close(self, limit: Duration) {
+        let consumer = self.consumer;
+        consumer.unsubscribe();
+        let deadline = Instant::now() + limit;
+        if consumer.close_queue().is_ok() {
+            while !consumer.closed() {
+                if Instant::now() >= deadline {
+                    warn!("consumer did not close within {limit:?}; leaving it to process exit");
+                    std::mem::forget(consumer);
+                    return;
+                }
+                consumer.poll(Duration::from_millis(50));
+            }
+        }
+        drop(consumer);
+    }
 }
 
 #[cfg(test)]

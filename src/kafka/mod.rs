@@ -4,9 +4,11 @@
 //! - [`producer`]: [`producer::PageProducer`] writes one chunk of records per transaction
 //!   (`transactional`) or acknowledged batch (`idempotent`).
 //! - [`consumer`]: a group consumer whose rebalance callback asks a hook where to start each
-//!   assigned partition and lets it commit before partitions are revoked; and a plain reader of a
-//!   whole topic for `verify`.
+//!   assigned partition and lets it commit before partitions are revoked.
+//! - [`reach`]: a TCP look at the bootstrap addresses, so a broker that is down is said at once.
+//! - [`reader`]: a plain reader of a whole topic (`verify`, the producer's cursor).
 //! - [`admin`]: topic existence and creation.
+//! - [`progress`]: the producer's side topics: its progress cursor and its rejects.
 //! - [`api_versions`]: which APIs a broker advertises (raw ApiVersions, for `doctor`).
 //! - [`mock`]: the in-process demo broker (librdkafka's MockCluster).
 //! - [`security`]: SSL and SASL options mapped onto librdkafka properties, checked early.
@@ -16,6 +18,9 @@ pub mod api_versions;
 pub mod consumer;
 pub mod mock;
 pub mod producer;
+pub mod progress;
+pub mod reach;
+pub mod reader;
 pub mod security;
 
 use rdkafka::config::{ClientConfig, FromClientConfig};
@@ -36,6 +41,16 @@ impl KafkaSettings {
             bootstrap: bootstrap.into(),
             properties: Vec::new(),
         }
+    }
+
+    /// Before a job touches the network: librdkafka reads every pass-through property (a
+    /// client is created and dropped, so a misspelt property or a bad value is named before
+    /// anything connects), then [`reach::check`] says whether a broker takes a connection.
+    pub fn preflight(&self, timeout: std::time::Duration) -> Result<(), KafkaAdapterError> {
+        let client: rdkafka::consumer::BaseConsumer =
+            self.create(&self.client_config(), "client")?;
+        drop(client);
+        reach::check(&self.bootstrap, timeout)
     }
 
     /// A librdkafka config with the bootstrap servers and the pass-through properties.
@@ -64,14 +79,18 @@ impl KafkaSettings {
     /// value, so the value of a secret property is replaced by `***`.
     pub(crate) fn create_error(&self, what: &'static str, source: KafkaError) -> KafkaAdapterError {
         let source = match source {
-            KafkaError::ClientConfig(code, desc, key, value) => {
+            KafkaError::ClientConfig(_, desc, key, value) => {
                 let shown = crate::secret::shown(&key, &value).to_string();
-                let desc = if shown == value {
+                let detail = if shown == value {
                     desc
                 } else {
                     desc.replace(&value, crate::secret::REDACTED)
                 };
-                KafkaError::ClientConfig(code, desc, key, shown)
+                return KafkaAdapterError::Property {
+                    key,
+                    value: shown,
+                    detail,
+                };
             }
             other => other,
         };
@@ -106,6 +125,12 @@ pub enum KafkaAdapterError {
         bootstrap: String,
         source: KafkaError,
     },
+    #[error("librdkafka refused the Kafka property {key}={value}: {detail} (set by --kafka-property, EOSFLOW_KAFKA_PROPERTIES or [kafka.properties]; names and values are librdkafka's, see https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md)")]
+    Property {
+        key: String,
+        value: String,
+        detail: String,
+    },
     #[error("Kafka broker at {bootstrap} did not answer {operation} within {timeout_ms} ms: {detail} (is the broker running and the address right?)")]
     Unreachable {
         bootstrap: String,
@@ -113,15 +138,34 @@ pub enum KafkaAdapterError {
         timeout_ms: u64,
         detail: String,
     },
+    #[error("cannot reach any Kafka broker of {bootstrap}: {detail}")]
+    BrokersDown {
+        bootstrap: String,
+        detail: String,
+        /// Refused or unknown hosts only: certain, not a timeout.
+        certain: bool,
+    },
     #[error("topic {topic:?} does not exist on {bootstrap} (create it, or let `eosflow produce` create it with --partitions)")]
     UnknownTopic { topic: String, bootstrap: String },
-    #[error("producer fenced: another producer with transactional.id {transactional_id:?} started; this one must stop (the newer instance continues)")]
+    #[error("producer fenced: another producer with transactional.id {transactional_id:?} started; this one must stop (the newer instance continues). Nothing this producer wrote after that is visible to read_committed readers")]
     Fenced { transactional_id: String },
+    #[error("transaction of transactional.id {transactional_id:?} was open for {open_ms} ms, past transaction.timeout.ms = {timeout_ms}: the broker aborted it (none of its records is visible) and fenced this producer. A restart resumes from the last committed cursor; if transactions take this long, raise --transaction-timeout")]
+    TransactionTimedOut {
+        transactional_id: String,
+        open_ms: u64,
+        timeout_ms: u64,
+    },
     #[error("Kafka {operation} failed on {bootstrap}: {source}")]
     Operation {
         operation: &'static str,
         bootstrap: String,
         source: KafkaError,
+    },
+    #[error("progress record at {at} (key {key:?}) is not valid JSON progress: {detail} (delete it with a tombstone for that key to start afresh)")]
+    BadProgress {
+        at: String,
+        key: String,
+        detail: String,
     },
     #[error("gave up on chunk (page {page}, users {from}..{to}) after {attempts} attempts; last error: {last}")]
     GaveUp {

@@ -1,4 +1,5 @@
-//! The page producer: one chunk of records per Kafka transaction.
+//! The page producer: one [`Delivery`] (a page range's records and its progress record) per Kafka
+//! transaction.
 //!
 //! `transactional`: begin → send every record → drain deliveries ourselves (librdkafka's commit
 //! would otherwise flush with a fixed 100 ms poll, see GROUND.md) → commit. Failures are classified
@@ -23,10 +24,24 @@ use crate::core::producer::{on_failure, TxnAction, TxnFailure};
 /// How records reach the topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryMode {
-    /// One Kafka transaction per chunk; `init_transactions` fences older instances of the id.
-    Transactional { transactional_id: String },
+    /// One Kafka transaction per chunk; `init_transactions` fences older instances of the id. A
+    /// transaction open longer than `transaction_timeout` is aborted by the broker.
+    Transactional {
+        transactional_id: String,
+        transaction_timeout: Duration,
+    },
     /// Idempotent producer only, for brokers without transactions (e.g. tansu 0.6.0).
     Idempotent,
+}
+
+impl DeliveryMode {
+    /// Transactional delivery with the default transaction timeout.
+    pub fn transactional(transactional_id: impl Into<String>) -> Self {
+        DeliveryMode::Transactional {
+            transactional_id: transactional_id.into(),
+            transaction_timeout: DEFAULT_TRANSACTION_TIMEOUT,
+        }
+    }
 }
 
 /// One Kafka record: destination topic, key, value (either may be null) and headers.
@@ -64,10 +79,10 @@ impl OutRecord {
     }
 }
 
-/// What one unit of work writes: records (data and rejects, any topics) and, last, the progress
-/// record that says the unit is done.
+/// What one transaction (one acknowledged unit, with idempotent delivery) writes: records (data
+/// and rejects, any topics) and, last, the progress record that says the unit is done.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Chunk {
+pub struct Delivery {
     pub records: Vec<OutRecord>,
     pub progress: Option<OutRecord>,
 }
@@ -112,7 +127,16 @@ pub struct PageProducer {
     stats: ProducerStats,
     /// How long the last successful commit_transaction took (until taken).
     commit_latency: Option<Duration>,
+    /// `transaction.timeout.ms` as the broker will apply it.
+    transaction_timeout: Duration,
+    /// When the open transaction began.
+    began: Option<Instant>,
+    /// A fault to inject: sleep this long inside the next transaction, before its commit.
+    stall_next_commit: Option<Duration>,
 }
+
+/// `transaction.timeout.ms` unless `--transaction-timeout` says otherwise.
+pub const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long [`PageProducer::drain`] waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +161,13 @@ impl PageProducer {
     ) -> Result<Self, KafkaAdapterError> {
         let context = DeliveryContext::default();
         let producer = create(settings, &mode, &context, timeout)?;
+        let transaction_timeout = match &mode {
+            DeliveryMode::Transactional {
+                transaction_timeout,
+                ..
+            } => *transaction_timeout,
+            DeliveryMode::Idempotent => DEFAULT_TRANSACTION_TIMEOUT,
+        };
         Ok(PageProducer {
             settings: settings.clone(),
             mode,
@@ -146,7 +177,42 @@ impl PageProducer {
             producer,
             stats: ProducerStats::default(),
             commit_latency: None,
+            transaction_timeout,
+            began: None,
+            stall_next_commit: None,
         })
+    }
+
+    /// Fault injection: the next transaction sleeps `stall` after its records are acknowledged
+    /// and before its commit (a producer stuck inside a transaction, e.g. a long GC pause).
+    pub fn stall_next_commit(&mut self, stall: Duration) {
+        self.stall_next_commit = Some(stall);
+    }
+
+    /// Fault injection: write `delivery` in a transaction and abort it (transactional delivery
+    /// only). A `read_committed` reader must never see any of it.
+    pub fn deliver_aborted(&mut self, delivery: &Delivery) -> Result<(), KafkaAdapterError> {
+        let failed = |what: &'static str, e: KafkaError| KafkaAdapterError::Operation {
+            operation: what,
+            bootstrap: self.settings.bootstrap.clone(),
+            source: e,
+        };
+        self.producer
+            .begin_transaction()
+            .map_err(|e| failed("begin_transaction (injected abort)", e))?;
+        for record in delivery.records.iter().chain(&delivery.progress) {
+            self.send_one(record)
+                .map_err(|e| failed("send (injected abort)", e))?;
+        }
+        // Acknowledged, so the aborted records are really in the log (behind an abort marker).
+        if let Err(f) = self.drain(Wait::All) {
+            debug!(error = %f.detail, "injected abort: deliveries not all acknowledged");
+        }
+        self.take_failures();
+        self.stats.aborts += 1;
+        self.producer
+            .abort_transaction(self.timeout)
+            .map_err(|e| failed("abort_transaction (injected abort)", e))
     }
 
     pub fn stats(&self) -> ProducerStats {
@@ -167,9 +233,9 @@ impl PageProducer {
     /// Write a chunk as one unit: one transaction (records and progress together), or — idempotent
     /// delivery — the records acknowledged, then the progress record. Retries as the core decides;
     /// `describe` is `(page, from, to)` for error messages.
-    pub fn send_chunk(
+    pub fn deliver(
         &mut self,
-        chunk: &Chunk,
+        chunk: &Delivery,
         describe: (u64, u32, u32),
     ) -> Result<(), KafkaAdapterError> {
         let mut attempt = 0;
@@ -183,15 +249,33 @@ impl PageProducer {
                 }
                 Err(f) => f,
             };
+            // A fenced producer is fenced whatever step noticed it (a delivery, an abort): never
+            // re-initialise then, or two instances would fence each other in turn.
+            let failure = match self.fenced() {
+                Some(detail) => Failure {
+                    class: TxnFailure::Fenced,
+                    detail,
+                },
+                None => failure,
+            };
             let action = on_failure(failure.class, attempt, self.max_attempts);
             warn!(attempt, class = ?failure.class, ?action, error = %failure.detail, "chunk failed");
             match action {
                 TxnAction::RetryStep | TxnAction::AbortAndRetryChunk => self.abort_open()?,
                 TxnAction::ReinitAndRetryChunk => self.reinit()?,
                 TxnAction::Exit if failure.class == TxnFailure::Fenced => {
-                    return Err(KafkaAdapterError::Fenced {
-                        transactional_id: self.transactional_id().unwrap_or_default(),
-                    })
+                    let transactional_id = self.transactional_id().unwrap_or_default();
+                    // The broker also bumps the epoch when it aborts a transaction that outlived
+                    // transaction.timeout.ms: then no other producer is to blame.
+                    let open = self.began.map(|b| b.elapsed()).unwrap_or_default();
+                    if open > self.transaction_timeout {
+                        return Err(KafkaAdapterError::TransactionTimedOut {
+                            transactional_id,
+                            open_ms: open.as_millis() as u64,
+                            timeout_ms: self.transaction_timeout.as_millis() as u64,
+                        });
+                    }
+                    return Err(KafkaAdapterError::Fenced { transactional_id });
                 }
                 TxnAction::Exit => {
                     let (page, from, to) = describe;
@@ -200,7 +284,7 @@ impl PageProducer {
                         from,
                         to,
                         attempts: attempt,
-                        last: failure.detail,
+                        last: with_hint(failure.detail),
                     });
                 }
             }
@@ -210,18 +294,21 @@ impl PageProducer {
 
     fn transactional_id(&self) -> Option<String> {
         match &self.mode {
-            DeliveryMode::Transactional { transactional_id } => Some(transactional_id.clone()),
+            DeliveryMode::Transactional {
+                transactional_id, ..
+            } => Some(transactional_id.clone()),
             DeliveryMode::Idempotent => None,
         }
     }
 
-    fn attempt(&mut self, chunk: &Chunk) -> Result<(), Failure> {
+    fn attempt(&mut self, chunk: &Delivery) -> Result<(), Failure> {
         let transactional = matches!(self.mode, DeliveryMode::Transactional { .. });
         // Reports of an earlier, aborted attempt must not count against this one.
         self.drain(Wait::All)?;
         self.take_failures();
         if transactional {
             self.producer.begin_transaction().map_err(classify)?;
+            self.began = Some(Instant::now());
         }
         self.send_acknowledged(&chunk.records)?;
         if let Some(progress) = &chunk.progress {
@@ -229,26 +316,19 @@ impl PageProducer {
             // sent once every record above was acknowledged.
             self.send_acknowledged(std::slice::from_ref(progress))?;
         }
+        if let Some(stall) = self.stall_next_commit.take() {
+            warn!(
+                ?stall,
+                "injected fault: stalling inside the transaction before its commit"
+            );
+            std::thread::sleep(stall);
+        }
         if transactional {
             // Deliveries are drained, so librdkafka's flush inside commit returns at once.
-            let mut tries = 0;
             let committing = Instant::now();
-            loop {
-                match self.producer.commit_transaction(self.timeout) {
-                    Ok(()) => {
-                        self.commit_latency = Some(committing.elapsed());
-                        break;
-                    }
-                    Err(e) => {
-                        let failure = classify(e);
-                        tries += 1;
-                        if failure.class == TxnFailure::Retriable && tries < 3 {
-                            debug!(error = %failure.detail, "retrying commit");
-                            continue;
-                        }
-                        return Err(failure);
-                    }
-                }
+            match self.producer.commit_transaction(self.timeout) {
+                Ok(()) => self.commit_latency = Some(committing.elapsed()),
+                Err(e) => return Err(commit_failure(classify(e))),
             }
         }
         Ok(())
@@ -370,6 +450,9 @@ impl PageProducer {
         }
         match self.producer.abort_transaction(self.timeout) {
             Ok(()) => Ok(()),
+            Err(_) if self.fenced().is_some() => Err(KafkaAdapterError::Fenced {
+                transactional_id: self.transactional_id().unwrap_or_default(),
+            }),
             // No transaction open (begin failed), or the abort itself failed: start afresh.
             Err(e) => {
                 debug!(error = %e, "abort failed; re-initialising the producer");
@@ -378,10 +461,39 @@ impl PageProducer {
         }
     }
 
+    /// Whether librdkafka put this producer in the fatal state because a newer instance of its
+    /// transactional.id (or the broker, after a transaction timeout) fenced it.
+    fn fenced(&self) -> Option<String> {
+        let (code, text) = self.producer.client().fatal_error()?;
+        matches!(
+            code,
+            RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::TransactionCoordinatorFenced
+        )
+        .then(|| format!("{code:?}: {text}"))
+    }
+
+    /// A new producer with the same transactional.id (init_transactions bumps the epoch and
+    /// completes or aborts what the old one left). The coordinator may be the very broker that
+    /// did not answer: this keeps asking for three timeouts before it gives up.
     fn reinit(&mut self) -> Result<(), KafkaAdapterError> {
         self.stats.reinits += 1;
-        self.producer = create(&self.settings, &self.mode, &self.context, self.timeout)?;
-        Ok(())
+        let deadline = Instant::now() + 3 * self.timeout;
+        loop {
+            match create(&self.settings, &self.mode, &self.context, self.timeout) {
+                Ok(producer) => {
+                    self.producer = producer;
+                    return Ok(());
+                }
+                Err(e @ KafkaAdapterError::Unreachable { .. }) if Instant::now() < deadline => {
+                    warn!(error = %e, "a new producer could not initialise yet; asking again");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
@@ -399,10 +511,23 @@ fn create(
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "200000")
         .set("message.timeout.ms", timeout.as_millis().to_string());
-    if let DeliveryMode::Transactional { transactional_id } = mode {
+    if let DeliveryMode::Transactional {
+        transactional_id,
+        transaction_timeout,
+    } = mode
+    {
+        // librdkafka wants message.timeout.ms <= transaction.timeout.ms.
+        let message_timeout = timeout.min(*transaction_timeout);
         config
             .set("transactional.id", transactional_id)
-            .set("transaction.timeout.ms", "60000");
+            .set(
+                "transaction.timeout.ms",
+                transaction_timeout.as_millis().to_string(),
+            )
+            .set(
+                "message.timeout.ms",
+                message_timeout.as_millis().max(1).to_string(),
+            );
     }
     for (k, v) in &settings.properties {
         config.set(k, v);
@@ -410,7 +535,10 @@ fn create(
     let producer: BaseProducer<DeliveryContext> = config
         .create_with_context(context.clone())
         .map_err(|source| settings.create_error("producer", source))?;
-    if let DeliveryMode::Transactional { transactional_id } = mode {
+    if let DeliveryMode::Transactional {
+        transactional_id, ..
+    } = mode
+    {
         producer.init_transactions(timeout).map_err(|e| {
             let failure = classify(e);
             match failure.class {
@@ -427,6 +555,37 @@ fn create(
         })?;
     }
     Ok(producer)
+}
+
+/// What a failed `commit_transaction` means. Only two answers are definite: the transaction
+/// must be aborted (it did not commit), or this producer is fenced. Anything else (a timeout, a
+/// retriable error, a lost coordinator) leaves the outcome unknown, and librdkafka 2.12 speaks the
+/// pre-KIP-890 protocol: retrying the commit on the same producer can tear the transaction or let
+/// a late write of it land in the next one (Jepsen's Kafka analysis). So the producer is dropped
+/// and a new one takes the same transactional.id, whose epoch fences whatever was in flight; the
+/// chunk is then written again, which is a replay if it had committed (its users and cursor are
+/// the same; a restart replays the last recorded chunk the same way).
+fn commit_failure(failure: Failure) -> Failure {
+    match failure.class {
+        TxnFailure::Abortable | TxnFailure::Fenced => failure,
+        _ => Failure {
+            class: TxnFailure::Unknown,
+            detail: format!("commit outcome unknown: {}", failure.detail),
+        },
+    }
+}
+
+/// A delivery failure with what to do about the causes a user can fix.
+fn with_hint(detail: String) -> String {
+    let lower = detail.to_ascii_lowercase();
+    let hint = if lower.contains("notenoughreplicas") || lower.contains("not enough in-sync") {
+        " (the topic's min.insync.replicas is more than the replicas in sync: bring the brokers back, or lower min.insync.replicas; acks=all never writes fewer)"
+    } else if lower.contains("timed out") || lower.contains("timedout") {
+        " (no broker acknowledged in time: is every broker up? a longer --timeout helps only a slow cluster)"
+    } else {
+        ""
+    };
+    format!("{detail}{hint}")
 }
 
 fn classify(e: KafkaError) -> Failure {

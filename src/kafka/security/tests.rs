@@ -9,7 +9,7 @@ use rdkafka::producer::BaseProducer;
 use super::*;
 use crate::kafka::KafkaSettings;
 
-#[path = "../../tests/common/tls.rs"]
+#[path = "../../../tests/common/tls.rs"]
 mod tls;
 
 fn props(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -421,5 +421,4 @@ pub fn builtin_features() -> &'static str {
 }
 
 #[cfg(test)]
-#[path = "security_tests.rs"]
 mod tests;

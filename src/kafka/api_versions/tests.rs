@@ -121,7 +121,8 @@ fn malformed_responses_are_errors() {
         v,
         ApiVersions {
             error_code: 35,
-            apis: vec![]
+            apis: vec![],
+            features: vec![]
         }
     );
     // An HTTP server's answer is not a frame length.
@@ -162,15 +163,66 @@ fn framed(body: &[u8]) -> Vec<u8> {
     [&(body.len() as i32).to_be_bytes()[..], body].concat()
 }
 
+/// `body` (a v0 answer) carrying correlation id `id`.
+fn with_correlation(body: &[u8], id: i32) -> Vec<u8> {
+    let mut body = body.to_vec();
+    body[..4].copy_from_slice(&id.to_be_bytes());
+    body
+}
+
+/// What a broker that knows only ApiVersions v0 (tansu 0.6, Kafka before 2.4) answers to
+/// `request`: v3 is refused with UNSUPPORTED_VERSION in the v0 layout, as Kafka does; v0 gets
+/// `v0_body` under the request's correlation id.
+fn v0_only_broker(request: &[u8], v0_body: &[u8]) -> Vec<u8> {
+    let version = i16::from_be_bytes([request[2], request[3]]);
+    let id = i32::from_be_bytes([request[4], request[5], request[6], request[7]]);
+    if version == 0 {
+        framed(&with_correlation(v0_body, id))
+    } else {
+        let mut refusal = id.to_be_bytes().to_vec();
+        refusal.extend_from_slice(&UNSUPPORTED_VERSION.to_be_bytes());
+        refusal.extend_from_slice(&1i32.to_be_bytes());
+        for v in [API_VERSIONS_KEY, 0, 0] {
+            refusal.extend_from_slice(&v.to_be_bytes());
+        }
+        framed(&refusal)
+    }
+}
+
+/// One length-prefixed request frame (without its prefix), or `None` at EOF.
+fn read_frame(stream: &mut impl Read) -> Option<Vec<u8>> {
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix).ok()?;
+    let mut frame = vec![0u8; i32::from_be_bytes(prefix).max(0) as usize];
+    stream.read_exact(&mut frame).ok()?;
+    Some(frame)
+}
+
 #[test]
-fn exchange_writes_the_request_and_reads_one_frame() {
+fn exchange_asks_v3_then_falls_back_to_v0() {
+    // The MockCluster-style broker refuses v3; the v0 answer (correlation 8) is the result.
+    let refusal = v0_only_broker(&flexible::encode_request(7, "x")[4..], &[]);
     let mut stream = Duplex {
-        input: Cursor::new(framed(&hex(MOCK_CLUSTER))),
+        input: Cursor::new(
+            [
+                &refusal[..],
+                &framed(&with_correlation(&hex(MOCK_CLUSTER), 8)),
+            ]
+            .concat(),
+        ),
         written: Vec::new(),
     };
     let v = exchange(&mut stream, "b:9092", 7).expect("answer");
     assert_eq!(v.apis.len(), 21);
-    assert_eq!(stream.written, encode_request(7, "eosflow-doctor"));
+    assert!(v.features.is_empty(), "v0 carries no features");
+    assert_eq!(
+        stream.written,
+        [
+            flexible::encode_request(7, "eosflow-doctor"),
+            encode_request(8, "eosflow-doctor")
+        ]
+        .concat()
+    );
 }
 
 #[test]
@@ -190,8 +242,15 @@ fn exchange_errors_name_the_address() {
     };
     let err = exchange(&mut http, "b:9092", 1).expect_err("not kafka");
     assert!(matches!(err, ApiVersionsError::Decode { .. }), "{err}");
+    // Both versions refused, with no API list: the broker's error code is the error.
     let mut refused = Duplex {
-        input: Cursor::new(framed(&[0, 0, 0, 1, 0, 35, 0, 0, 0, 0])),
+        input: Cursor::new(
+            [
+                framed(&[0, 0, 0, 1, 0, 35, 0, 0, 0, 0]),
+                framed(&[0, 0, 0, 2, 0, 35, 0, 0, 0, 0]),
+            ]
+            .concat(),
+        ),
         written: vec![],
     };
     let err = exchange(&mut refused, "b:9092", 1).expect_err("error code");
@@ -242,15 +301,17 @@ fn bootstrap_lists_are_split() {
     ));
 }
 
-/// Serve one connection with `answer` (a full frame, or anything) after reading the request.
-fn serve_once(answer: Vec<u8>) -> String {
+/// Serve one connection as a v0-only broker answering `v0_body`.
+fn serve_v0_broker(v0_body: Vec<u8>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     thread::spawn(move || {
         if let Ok((mut s, _)) = listener.accept() {
-            let mut request = [0u8; 28];
-            let _ = s.read_exact(&mut request);
-            let _ = s.write_all(&answer);
+            while let Some(request) = read_frame(&mut s) {
+                if s.write_all(&v0_only_broker(&request, &v0_body)).is_err() {
+                    return;
+                }
+            }
         }
     });
     addr
@@ -261,10 +322,7 @@ fn request_over_tcp_tries_the_next_bootstrap_server() {
     let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
     let closed_addr = closed.local_addr().expect("addr").to_string();
     drop(closed);
-    // The answer must carry the correlation id `request` uses (1).
-    let mut body = hex(MOCK_CLUSTER);
-    body[..4].copy_from_slice(&1i32.to_be_bytes());
-    let good = serve_once(framed(&body));
+    let good = serve_v0_broker(hex(MOCK_CLUSTER));
     let (addr, v) = request(
         &format!("{closed_addr},{good}"),
         &Transport::Plain,
@@ -289,9 +347,7 @@ fn request_over_tls() {
     let acceptor = acceptor.build();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
-    let mut body = hex(TANSU_0_6);
-    body[..4].copy_from_slice(&1i32.to_be_bytes());
-    let answer = framed(&body);
+    let tansu = hex(TANSU_0_6);
     let server = thread::spawn(move || {
         for _ in 0..3 {
             let Ok((tcp, _)) = listener.accept() else {
@@ -300,9 +356,10 @@ fn request_over_tls() {
             let Ok(mut tls) = acceptor.accept(tcp) else {
                 continue;
             };
-            let mut request = [0u8; 28];
-            if tls.read_exact(&mut request).is_ok() {
-                let _ = tls.write_all(&answer);
+            while let Some(request) = read_frame(&mut tls) {
+                if tls.write_all(&v0_only_broker(&request, &tansu)).is_err() {
+                    break;
+                }
             }
         }
     });

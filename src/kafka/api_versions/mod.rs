@@ -5,8 +5,9 @@
 //! EndTxn). So this speaks the one request itself, over plain TCP or TLS:
 //!
 //! - [`encode_request`] / [`decode_response`]: sans-I/O, ApiVersions **v0** (request header v1,
-//!   no tagged fields). Every Kafka broker answers v0, and one that no longer did would still
-//!   answer it with `UNSUPPORTED_VERSION` in the v0 layout, which is decoded and reported.
+//!   no tagged fields), the fallback every Kafka broker understands.
+//! - `flexible`: ApiVersions **v3**, asked first, whose answer also carries the finalized
+//!   features (the release's `metadata.version`, `transaction.version`, `group.version`).
 //! - [`exchange`]: one request and response over any `Read + Write` stream.
 //! - [`request`]: connect to the first reachable `host:port` of a bootstrap list, within a
 //!   deadline, and exchange.
@@ -16,7 +17,7 @@
 //! count:i32 [api_key:i16 min:i16 max:i16]*count`.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -53,17 +54,35 @@ pub struct ApiRange {
     pub max: i16,
 }
 
+/// A finalized cluster feature (ApiVersions v3): its name and level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feature {
+    pub name: String,
+    pub max_level: i16,
+}
+
 /// A decoded ApiVersions response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiVersions {
     pub error_code: i16,
     pub apis: Vec<ApiRange>,
+    /// The finalized features (empty from a broker that answered v0 only).
+    pub features: Vec<Feature>,
 }
 
 impl ApiVersions {
     /// The advertised range of API `key`, if any.
     pub fn get(&self, key: i16) -> Option<ApiRange> {
         self.apis.iter().copied().find(|a| a.key == key)
+    }
+
+    /// The finalized level of feature `name` (`metadata.version`, `transaction.version`,
+    /// `group.version`, …).
+    pub fn feature(&self, name: &str) -> Option<i16> {
+        self.features
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.max_level)
     }
 
     /// The names of `wanted` that are not advertised.
@@ -231,7 +250,11 @@ pub fn decode_response(
             max: i16_at(&entry[4..6]),
         });
     }
-    Ok(ApiVersions { error_code, apis })
+    Ok(ApiVersions {
+        error_code,
+        apis,
+        features: Vec::new(),
+    })
 }
 
 /// One request and its response over `stream`; `addr` names the peer in errors. A response with
@@ -259,15 +282,29 @@ pub fn exchange<S: Read + Write>(
         addr: addr.to_string(),
         source,
     };
-    stream
-        .write_all(&encode_request(correlation_id, "eosflow-doctor"))
-        .and_then(|()| stream.flush())
-        .map_err(io)?;
-    let mut prefix = [0u8; 4];
-    stream.read_exact(&mut prefix).map_err(io)?;
-    let mut frame = vec![0u8; frame_len(prefix).map_err(decode)?];
-    stream.read_exact(&mut frame).map_err(io)?;
-    let versions = decode_response(&frame, correlation_id).map_err(decode)?;
+    // v3 first (it carries the finalized features); a broker that refuses it, or whose answer
+    // does not decode (librdkafka's MockCluster), is asked v0 on the same connection.
+    let mut ask = |request: Vec<u8>| -> Result<Vec<u8>, ApiVersionsError> {
+        stream
+            .write_all(&request)
+            .and_then(|()| stream.flush())
+            .map_err(io)?;
+        let mut prefix = [0u8; 4];
+        stream.read_exact(&mut prefix).map_err(io)?;
+        let mut frame = vec![0u8; frame_len(prefix).map_err(decode)?];
+        stream.read_exact(&mut frame).map_err(io)?;
+        Ok(frame)
+    };
+    let frame = ask(flexible::encode_request(correlation_id, "eosflow-doctor"))?;
+    let versions = match flexible::decode_response(&frame, correlation_id) {
+        Ok(v) if v.error_code != UNSUPPORTED_VERSION => v,
+        // UNSUPPORTED_VERSION (in whichever layout) or an answer that does not decode: v0.
+        _ => {
+            let retry = correlation_id.wrapping_add(1);
+            let frame = ask(encode_request(retry, "eosflow-doctor"))?;
+            decode_response(&frame, retry).map_err(decode)?
+        }
+    };
     if versions.error_code != 0 && versions.apis.is_empty() {
         return Err(ApiVersionsError::Broker {
             addr: addr.to_string(),
@@ -314,23 +351,20 @@ fn remaining(deadline: Instant) -> Duration {
 }
 
 fn connect(addr: &str, deadline: Instant) -> Result<TcpStream, ApiVersionsError> {
-    let resolved: Vec<SocketAddr> = addr
-        .to_socket_addrs()
-        .map_err(|e| ApiVersionsError::Resolve {
+    use super::reach::Unreachable;
+    super::reach::connect(addr, deadline).map_err(|why| match why {
+        Unreachable::UnknownHost(detail) => ApiVersionsError::Resolve {
             addr: addr.to_string(),
-            detail: e.to_string(),
-        })?
-        .collect();
-    let mut detail = "the name resolves to no address".to_string();
-    for socket in resolved {
-        match TcpStream::connect_timeout(&socket, remaining(deadline)) {
-            Ok(stream) => return Ok(stream),
-            Err(e) => detail = e.to_string(),
-        }
-    }
-    Err(ApiVersionsError::Connect {
-        addr: addr.to_string(),
-        detail,
+            detail,
+        },
+        Unreachable::Refused(detail) | Unreachable::Other(detail) => ApiVersionsError::Connect {
+            addr: addr.to_string(),
+            detail,
+        },
+        Unreachable::TimedOut => ApiVersionsError::Connect {
+            addr: addr.to_string(),
+            detail: "connection timed out".into(),
+        },
     })
 }
 
@@ -416,6 +450,7 @@ fn tls_connector(options: &TlsOptions) -> Result<SslConnector, String> {
     Ok(builder.build())
 }
 
+mod flexible;
+
 #[cfg(test)]
-#[path = "api_versions_tests.rs"]
 mod tests;
