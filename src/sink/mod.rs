@@ -1,21 +1,29 @@
-//! Sinks: where rows go. One trait, one file per database.
+//! Sinks: where rows go. One trait, one room per database, one door ([`SinkUrl`]) that parses a
+//! sink URL and opens the right one.
 //!
 //! The contract every sink keeps (checked by the shared contract suite in `tests/`):
 //! - [`Sink::commit`] writes a whole [`SinkBatch`] — row upserts keyed by UUIDv5 **and** the
-//!   consumer's next offsets — atomically: after a crash either all of it is visible or none.
+//!   consumer's next offsets (and any skipped ranges) — atomically: after a crash either all of it
+//!   is visible or none.
 //! - Upserts are idempotent: writing the same row twice leaves one identical row.
 //! - Stored offsets never move backwards ([`Sink::commit`] keeps the larger of old and new), except
 //!   through the explicit [`Sink::reset_offsets`].
 //! - Row contents are a pure function of the [`User`]: no `now()`, no Kafka offsets.
 
 pub mod cassandra;
+mod ceiling;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
+mod url;
 
-use std::collections::BTreeMap;
+pub use url::{Scheme, SinkUrl};
+
+use std::collections::{BTreeMap, HashMap};
 
 use uuid::Uuid;
 
+use crate::core::processor::Skipped;
 use crate::model::User;
 
 /// One row: the UUIDv5 key and the user.
@@ -35,13 +43,43 @@ impl Row {
 }
 
 /// What one database transaction applies: rows and, per partition of `topic`, the next offset
-/// to consume (last applied offset + 1).
+/// to consume (last applied offset + 1); and the ranges the group skipped on purpose (records
+/// deleted before it read them, skipped with `--skip-lost-records`), kept on record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SinkBatch {
     pub group: String,
     pub topic: String,
     pub rows: Vec<Row>,
     pub next_offsets: BTreeMap<i32, i64>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// A range a group skipped, as the sink keeps it (`{table}_skipped`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SkippedRange {
+    pub group: String,
+    #[serde(flatten)]
+    pub range: Skipped,
+}
+
+impl SinkBatch {
+    /// The rows with one entry per id: the value of the last occurrence, at the first one's place
+    /// (one statement may not upsert a row twice in PostgreSQL; in Cassandra the last write of a
+    /// batch must win).
+    pub fn rows_last_wins(&self) -> Vec<&Row> {
+        let mut position: HashMap<Uuid, usize> = HashMap::with_capacity(self.rows.len());
+        let mut out: Vec<&Row> = Vec::with_capacity(self.rows.len());
+        for row in &self.rows {
+            match position.get(&row.id) {
+                Some(&i) => out[i] = row,
+                None => {
+                    position.insert(row.id, out.len());
+                    out.push(row);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// What `verify` needs from a sink: every stored id with the number of rows holding it.
@@ -58,7 +96,7 @@ pub enum SinkError {
         operation: &'static str,
         detail: String,
     },
-    #[error("invalid sink URL {url:?}: {detail}; expected sqlite://PATH, postgres://USER:PASS@HOST:PORT/DB or cassandra://HOST:PORT[,HOST:PORT…]/KEYSPACE[?OPTIONS]")]
+    #[error("invalid sink URL {url:?}: {detail}; expected {}", url::SCHEMES)]
     BadUrl { url: String, detail: String },
 }
 
@@ -74,6 +112,8 @@ pub trait Sink: Send {
     fn commit(&mut self, batch: &SinkBatch) -> Result<(), SinkError>;
     /// Forget the stored offsets of `group` for `topic` (explicit re-processing).
     fn reset_offsets(&mut self, group: &str, topic: &str) -> Result<(), SinkError>;
+    /// The ranges of `topic` any group skipped (for `verify` and `doctor`), by group and offset.
+    fn skipped(&mut self, topic: &str) -> Result<Vec<SkippedRange>, SinkError>;
     /// Every stored id with its row count (for `verify`).
     fn id_counts(&mut self) -> Result<IdCounts, SinkError>;
     /// Read one row back by id.
@@ -117,111 +157,9 @@ impl Tables {
     }
 }
 
-/// Check a sink URL and table name without connecting: the [`SinkError::BadUrl`] that [`open`]
-/// would give, up front.
-pub fn validate(url: &str, table: &str) -> Result<(), SinkError> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        check_table_name(table)?;
-        if path.is_empty() {
-            return Err(SinkError::BadUrl {
-                url: url.into(),
-                detail: "empty path".into(),
-            });
-        }
-        return Ok(());
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        check_table_name(table)?;
-        return url
-            .parse::<::postgres::Config>()
-            .map(drop)
-            .map_err(|e| SinkError::BadUrl {
-                url: redact_url(url),
-                detail: e.to_string(),
-            });
-    }
-    if url.starts_with("cassandra://") {
-        return cassandra::CassandraConfig::parse(url, table)
-            .map(drop)
-            .map_err(|e| SinkError::BadUrl {
-                url: cassandra::redact(url),
-                detail: e.to_string(),
-            });
-    }
-    Err(SinkError::BadUrl {
-        url: redact_url(url),
-        detail: "unknown scheme".into(),
-    })
-}
-
-/// Connect to the sink of `url` and report its description and which tables exist, creating
-/// nothing: unlike [`open`], a missing SQLite file is an error, not a new empty database.
-pub fn probe(url: &str, table: &str) -> Result<(String, Tables), SinkError> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        if !path.is_empty() && !std::path::Path::new(path).exists() {
-            return Err(SinkError::Connect {
-                sink: url.to_string(),
-                detail: "the database file does not exist".into(),
-            });
-        }
-    }
-    let mut sink = open(url, table)?;
-    let tables = sink.tables()?;
-    Ok((sink.describe(), tables))
-}
-
-/// Open a sink from its URL: `sqlite://PATH`, `postgres://…` (also `postgresql://…`) or
-/// `cassandra://…` (see [`cassandra`]).
+/// Open the sink of `url` (see [`SinkUrl`]): `SinkUrl::parse(url, table)?.open()`.
 pub fn open(url: &str, table: &str) -> Result<Box<dyn Sink>, SinkError> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        return Ok(sqlite::SqliteSink::open(path, table)?);
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(postgres::PostgresSink::connect(url, table)?);
-    }
-    if url.starts_with("cassandra://") {
-        return Ok(cassandra::CassandraSink::connect(url, table)?);
-    }
-    Err(SinkError::BadUrl {
-        url: redact_url(url),
-        detail: "unknown scheme".into(),
-    })
-}
-
-/// `scheme://user:secret@host/...?password=x` → `scheme://user@host/...?password=***` for logs
-/// and errors.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return redact_query(url);
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{user}@{host}")
-        }
-        None => authority.to_string(),
-    };
-    redact_query(&format!("{scheme}://{authority}{path}"))
-}
-
-/// Hide the values of `password=` (and `pass=`, `secret=`, `token=`, `apikey=`, … — see
-/// [`crate::secret::is_sensitive_key`]) query options.
-fn redact_query(url: &str) -> String {
-    let Some((base, query)) = url.split_once('?') else {
-        return url.to_string();
-    };
-    let parts: Vec<String> = query
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if crate::secret::is_sensitive_key(k) => format!("{k}=***"),
-            _ => kv.to_string(),
-        })
-        .collect();
-    format!("{base}?{}", parts.join("&"))
+    SinkUrl::parse(url, table)?.open()
 }
 
 /// Check a SQL table name: letters, digits and `_`, not starting with a digit.
@@ -245,20 +183,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u@h:5432/db"
-        );
-        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
-        assert_eq!(
-            redact_url("casandra://h:9042/ks?table=t&password=hunter2"),
-            "casandra://h:9042/ks?table=t&password=***"
-        );
-        assert_eq!(
-            redact_url("https://API_KEY:api%2Fsecret@sr.example.com:443/x?apikey=k1&token=t1&n=1"),
-            "https://API_KEY@sr.example.com:443/x?apikey=***&token=***&n=1"
-        );
+    fn a_batch_keeps_the_last_version_of_a_row_at_its_first_place() {
+        let a = Row::new(crate::model::sample::user(1));
+        let b = Row::new(crate::model::sample::user(2));
+        let mut a2 = a.clone();
+        a2.user.first_name = "later".into();
+        let batch = SinkBatch {
+            rows: vec![a.clone(), b.clone(), a2.clone(), b.clone()],
+            ..SinkBatch::default()
+        };
+        assert_eq!(batch.rows_last_wins(), vec![&a2, &b]);
+        assert!(SinkBatch::default().rows_last_wins().is_empty());
     }
 
     #[test]

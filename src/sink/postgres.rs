@@ -10,21 +10,22 @@
 //! `tokio::task::spawn_blocking`, never directly from async code.
 //!
 //! Schema (`{table}` checked by [`check_table_name`], and short enough for `{table}_offsets` to fit
-//! PostgreSQL's 63-byte identifiers):
+//! PostgreSQL's 63-byte identifiers): one column per field of the User field table
+//! ([`crate::model::USER_FIELDS`]), TEXT, BIGINT or INTEGER by its kind, `NOT NULL` unless optional;
+//! and the offsets table:
 //!
 //! ```sql
 //! CREATE TABLE IF NOT EXISTS {table} (id UUID PRIMARY KEY, source_name TEXT NOT NULL, …,
-//!     source_page BIGINT NOT NULL, source_index INTEGER NOT NULL, external_id TEXT, …,
-//!     picture TEXT NOT NULL, nat TEXT, age INTEGER, cell TEXT);
+//!     source_page BIGINT NOT NULL, source_index INTEGER NOT NULL, …, age INTEGER, cell TEXT);
 //! CREATE TABLE IF NOT EXISTS {table}_offsets (consumer_group TEXT NOT NULL, topic TEXT NOT NULL,
 //!     "partition" INTEGER NOT NULL, next_offset BIGINT NOT NULL,
 //!     PRIMARY KEY (consumer_group, topic, "partition"));
 //! ```
 //!
-//! A users table created before User v2 lacks `nat`, `age` and `cell`: [`Sink::ensure_schema`]
+//! A users table an older eosflow created lacks the newer optional columns: [`Sink::ensure_schema`]
 //! adds them (`ALTER TABLE … ADD COLUMN IF NOT EXISTS`, nullable, so old rows read back `None`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
@@ -32,8 +33,12 @@ use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Statement};
 use uuid::Uuid;
 
-use super::{check_table_name, redact_url, IdCounts, Row, Sink, SinkBatch, SinkError, Tables};
-use crate::model::User;
+use super::{
+    check_table_name, sql, IdCounts, Row, Sink, SinkBatch, SinkError, SkippedRange, Tables,
+};
+use crate::core::processor::Skipped;
+use crate::model::{FieldData, FieldError, FieldKind, FieldValue, User, USER_FIELDS};
+use crate::secret::{redact_url, scrub_with, url_secrets};
 
 /// Rows per `INSERT … UNNEST` statement (bounds one message's size; the transaction spans all).
 pub const ROWS_PER_STATEMENT: usize = 2000;
@@ -41,39 +46,24 @@ pub const ROWS_PER_STATEMENT: usize = 2000;
 /// Connect timeout used when the URL does not set `connect_timeout`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The user columns after `id`, in [`User`] field order, with their PostgreSQL types.
-const USER_COLUMNS: [(&str, &str); 19] = [
-    ("source_name", "text"),
-    ("source_seed", "text"),
-    ("source_page", "int8"),
-    ("source_index", "int4"),
-    ("external_id", "text"),
-    ("first_name", "text"),
-    ("last_name", "text"),
-    ("gender", "text"),
-    ("address", "text"),
-    ("post_code", "text"),
-    ("email", "text"),
-    ("username", "text"),
-    ("dob", "text"),
-    ("registered_date", "text"),
-    ("phone", "text"),
-    ("picture", "text"),
-    ("nat", "text"),
-    ("age", "int4"),
-    ("cell", "text"),
-];
+/// How long a commit whose connection died (a database restart, a failover) keeps trying to
+/// connect again before it fails.
+pub const RECONNECT_FOR: Duration = Duration::from_secs(60);
 
-/// Nullable user columns (all others are `NOT NULL`).
-const NULLABLE_COLUMNS: [&str; 4] = ["external_id", "nat", "age", "cell"];
-
-/// Columns added after the first schema (User v2), with their DDL types: `ensure_schema` adds them
-/// to a table an older eosflow created.
-const ADDED_COLUMNS: [(&str, &str); 3] = [("nat", "TEXT"), ("age", "INTEGER"), ("cell", "TEXT")];
+/// The PostgreSQL type of a field kind: (array element type of the UNNEST parameter, DDL type).
+fn column_type(kind: FieldKind) -> (&'static str, &'static str) {
+    match kind {
+        FieldKind::Text => ("text", "TEXT"),
+        FieldKind::Long => ("int8", "BIGINT"),
+        FieldKind::Int => ("int4", "INTEGER"),
+    }
+}
 
 /// A [`Sink`] over one PostgreSQL connection.
 pub struct PostgresSink {
     client: Client,
+    /// How to connect again after the server went away.
+    config: Config,
     /// The URL without its password.
     describe: String,
     table: String,
@@ -89,7 +79,7 @@ impl PostgresSink {
         let describe = describe_url(url, &secrets);
         let connect_err = |detail: String| SinkError::Connect {
             sink: describe.clone(),
-            detail: scrub(detail, &secrets),
+            detail: scrub_with(&detail, &secrets),
         };
         if table.len() + "_offsets".len() > 63 {
             return Err(SinkError::BadUrl {
@@ -114,11 +104,57 @@ impl PostgresSink {
         tracing::debug!(sink = %describe, table, "postgres: connected");
         Ok(Box::new(PostgresSink {
             client,
+            config,
             describe,
             table: table.to_string(),
             upsert_rows: None,
             upsert_offsets: None,
         }))
+    }
+
+    /// Whether `e` means the server or the connection went away (a restart, a crash, a
+    /// failover), so that a new connection may succeed where this one cannot.
+    fn connection_lost(&self, e: &postgres::Error) -> bool {
+        self.client.is_closed()
+            || e.is_closed()
+            || matches!(
+                e.code(),
+                Some(&SqlState::ADMIN_SHUTDOWN)
+                    | Some(&SqlState::CRASH_SHUTDOWN)
+                    | Some(&SqlState::CANNOT_CONNECT_NOW)
+            )
+    }
+
+    /// Connect again, with backoff, for at most [`RECONNECT_FOR`]; statements are prepared anew.
+    fn reconnect(&mut self) -> Result<(), SinkError> {
+        let deadline = Instant::now() + RECONNECT_FOR;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.config.connect(NoTls) {
+                Ok(client) => {
+                    self.client = client;
+                    self.upsert_rows = None;
+                    self.upsert_offsets = None;
+                    tracing::info!(sink = %self.describe, "postgres: connected again");
+                    return Ok(());
+                }
+                Err(e) if Instant::now() + pause < deadline => {
+                    tracing::debug!(sink = %self.describe, error = %error_detail(&e), "postgres: not back yet");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    return Err(SinkError::Connect {
+                        sink: self.describe.clone(),
+                        detail: format!(
+                            "the connection was lost and the server did not take a new one within {}s: {}",
+                            RECONNECT_FOR.as_secs(),
+                            error_detail(&e)
+                        ),
+                    })
+                }
+            }
+        }
     }
 
     fn op_err(&self, operation: &'static str, e: &postgres::Error) -> SinkError {
@@ -137,7 +173,7 @@ impl PostgresSink {
         }
     }
 
-    /// Creates the tables, then adds the [`ADDED_COLUMNS`] a table of an older eosflow lacks.
+    /// Creates the tables, then adds the optional columns a table of an older eosflow lacks.
     /// The columns are looked up first, so an up-to-date table is never `ALTER`ed (which would
     /// take an exclusive lock on every start).
     fn create_and_migrate(&mut self, create_sql: &str) -> Result<(), postgres::Error> {
@@ -152,17 +188,21 @@ impl PostgresSink {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?;
-        let missing: Vec<String> = ADDED_COLUMNS
-            .iter()
-            .filter(|(c, _)| !present.iter().any(|p| p == c))
-            .map(|(c, ty)| format!("ADD COLUMN IF NOT EXISTS {c} {ty}"))
+        let missing: Vec<String> = sql::missing_columns(&present)
+            .map(|f| {
+                format!(
+                    "ADD COLUMN IF NOT EXISTS {} {}",
+                    f.name,
+                    column_type(f.kind).1
+                )
+            })
             .collect();
         if missing.is_empty() {
             return Ok(());
         }
         let t = &self.table;
         tracing::info!(sink = %self.describe, table = %t, added = missing.len(),
-            "postgres: migrating the users table to the User v2 columns");
+            "postgres: adding the newer User columns to the users table");
         self.client
             .batch_execute(&format!("ALTER TABLE {t} {}", missing.join(", ")))
     }
@@ -173,16 +213,14 @@ impl PostgresSink {
         let rows = match &self.upsert_rows {
             Some(s) => s.clone(),
             None => {
-                let cols = USER_COLUMNS.map(|(c, _)| c).join(", ");
-                let arrays = USER_COLUMNS
+                let cols = sql::columns();
+                let arrays = USER_FIELDS
                     .iter()
                     .enumerate()
-                    .map(|(i, (_, ty))| format!("${}::{ty}[]", i + 2))
+                    .map(|(i, f)| format!("${}::{}[]", i + 2, column_type(f.kind).0))
                     .collect::<Vec<_>>()
                     .join(", ");
-                let updates = USER_COLUMNS
-                    .map(|(c, _)| format!("{c} = EXCLUDED.{c}"))
-                    .join(", ");
+                let updates = sql::update_all_from("EXCLUDED");
                 let sql = format!(
                     "INSERT INTO {t} (id, {cols}) SELECT * FROM UNNEST($1::uuid[], {arrays}) \
                      ON CONFLICT (id) DO UPDATE SET {updates}"
@@ -211,7 +249,7 @@ impl PostgresSink {
 
     fn try_commit(&mut self, batch: &SinkBatch) -> Result<(), postgres::Error> {
         let (upsert_rows, upsert_offsets) = self.prepare_commit()?;
-        let rows = dedupe_last_wins(&batch.rows);
+        let rows = batch.rows_last_wins();
         // Dropping `tx` without commit (any `?` below) rolls everything back.
         let mut tx = self.client.transaction()?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -226,109 +264,83 @@ impl PostgresSink {
                 &[&batch.group, &batch.topic, &partitions, &offsets],
             )?;
         }
+        for s in &batch.skipped {
+            tx.execute(
+                &sql::insert_skipped(&self.table, '$'),
+                &[&batch.group, &batch.topic, &s.partition, &s.from, &s.to],
+            )?;
+        }
         tx.commit()
     }
 }
 
-/// One `Vec` per column of a chunk of rows: the UNNEST array parameters.
+/// One array per column of a chunk of rows: the UNNEST parameters (`NOT NULL` is the table's to
+/// enforce).
+enum Column<'a> {
+    Text(Vec<Option<&'a str>>),
+    Long(Vec<Option<i64>>),
+    Int(Vec<Option<i32>>),
+}
+
+impl<'a> Column<'a> {
+    fn new(kind: FieldKind, capacity: usize) -> Self {
+        match kind {
+            FieldKind::Text => Column::Text(Vec::with_capacity(capacity)),
+            FieldKind::Long => Column::Long(Vec::with_capacity(capacity)),
+            FieldKind::Int => Column::Int(Vec::with_capacity(capacity)),
+        }
+    }
+
+    /// Append a value of this column's field (a null of any kind is a null).
+    fn push(&mut self, value: FieldValue<'a>) {
+        match (self, value) {
+            (Column::Text(c), FieldValue::Text(s)) => c.push(Some(s)),
+            (Column::Long(c), FieldValue::Long(v)) => c.push(Some(v)),
+            (Column::Int(c), FieldValue::Int(v)) => c.push(Some(v)),
+            (Column::Text(c), _) => c.push(None),
+            (Column::Long(c), _) => c.push(None),
+            (Column::Int(c), _) => c.push(None),
+        }
+    }
+
+    fn param(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Column::Text(c) => c,
+            Column::Long(c) => c,
+            Column::Int(c) => c,
+        }
+    }
+}
+
+/// The UNNEST parameters of a chunk: the ids, then one array per user column.
 struct Columns<'a> {
     id: Vec<Uuid>,
-    page: Vec<i64>,
-    index: Vec<i32>,
-    external_id: Vec<Option<&'a str>>,
-    nat: Vec<Option<&'a str>>,
-    age: Vec<Option<i32>>,
-    cell: Vec<Option<&'a str>>,
-    /// source_name, source_seed, then first_name … picture: the 13 TEXT NOT NULL columns.
-    text: [Vec<&'a str>; 13],
+    fields: Vec<Column<'a>>,
 }
 
 impl<'a> Columns<'a> {
     fn of(rows: &[&'a Row]) -> Self {
-        let mut c = Columns {
-            id: Vec::with_capacity(rows.len()),
-            page: Vec::with_capacity(rows.len()),
-            index: Vec::with_capacity(rows.len()),
-            external_id: Vec::with_capacity(rows.len()),
-            nat: Vec::with_capacity(rows.len()),
-            age: Vec::with_capacity(rows.len()),
-            cell: Vec::with_capacity(rows.len()),
-            text: std::array::from_fn(|_| Vec::with_capacity(rows.len())),
-        };
+        let mut fields: Vec<Column<'a>> = USER_FIELDS
+            .iter()
+            .map(|f| Column::new(f.kind, rows.len()))
+            .collect();
         for row in rows {
-            let u = &row.user;
-            c.id.push(row.id);
-            c.page.push(u.source_page);
-            c.index.push(u.source_index);
-            c.external_id.push(u.external_id.as_deref());
-            c.nat.push(u.nat.as_deref());
-            c.age.push(u.age);
-            c.cell.push(u.cell.as_deref());
-            let texts = [
-                &u.source_name,
-                &u.source_seed,
-                &u.first_name,
-                &u.last_name,
-                &u.gender,
-                &u.address,
-                &u.post_code,
-                &u.email,
-                &u.username,
-                &u.dob,
-                &u.registered_date,
-                &u.phone,
-                &u.picture,
-            ];
-            for (col, value) in c.text.iter_mut().zip(texts) {
-                col.push(value.as_str());
+            for (column, value) in fields.iter_mut().zip(row.user.values()) {
+                column.push(value);
             }
         }
-        c
+        Columns {
+            id: rows.iter().map(|r| r.id).collect(),
+            fields,
+        }
     }
 
-    /// Parameters in statement order: id, then [`USER_COLUMNS`].
+    /// Parameters in statement order: id, then the user columns.
     fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        let [name, seed, first, last, gender, address, post, email, user, dob, reg, phone, pic] =
-            &self.text;
-        vec![
-            &self.id,
-            name,
-            seed,
-            &self.page,
-            &self.index,
-            &self.external_id,
-            first,
-            last,
-            gender,
-            address,
-            post,
-            email,
-            user,
-            dob,
-            reg,
-            phone,
-            pic,
-            &self.nat,
-            &self.age,
-            &self.cell,
-        ]
+        std::iter::once(&self.id as &(dyn ToSql + Sync))
+            .chain(self.fields.iter().map(Column::param))
+            .collect()
     }
-}
-
-/// The rows with one entry per id: the value of the last occurrence, at the first one's place.
-fn dedupe_last_wins(rows: &[Row]) -> Vec<&Row> {
-    let mut position: HashMap<Uuid, usize> = HashMap::with_capacity(rows.len());
-    let mut out: Vec<&Row> = Vec::with_capacity(rows.len());
-    for row in rows {
-        match position.get(&row.id) {
-            Some(&i) => out[i] = row,
-            None => {
-                position.insert(row.id, out.len());
-                out.push(row);
-            }
-        }
-    }
-    out
 }
 
 /// A one-line description of a client or server error: SQLSTATE, message, detail, hint.
@@ -357,17 +369,10 @@ fn error_detail(e: &postgres::Error) -> String {
     }
 }
 
-/// The password of `url` (raw and percent-decoded), to keep it out of error messages.
+/// The secrets of `url` ([`url_secrets`], plus a libpq `key=value` string's password), to keep
+/// them out of error messages.
 fn secrets_of(url: &str) -> Vec<String> {
-    let mut secrets = Vec::new();
-    if let Some((_, rest)) = url.split_once("://") {
-        let authority = rest.split('/').next().unwrap_or("");
-        if let Some((userinfo, _)) = authority.rsplit_once('@') {
-            if let Some((_, password)) = userinfo.split_once(':') {
-                secrets.push(password.to_string());
-            }
-        }
-    }
+    let mut secrets = url_secrets(url);
     if let Ok(config) = url.parse::<Config>() {
         if let Some(password) = config.get_password() {
             secrets.push(String::from_utf8_lossy(password).into_owned());
@@ -387,37 +392,31 @@ fn describe_url(url: &str, secrets: &[String]) -> String {
         .split_whitespace()
         .filter(|kv| !kv.starts_with("password="))
         .collect();
-    scrub(kept.join(" "), secrets)
+    scrub_with(&kept.join(" "), secrets)
 }
 
-fn scrub(mut text: String, secrets: &[String]) -> String {
-    for secret in secrets {
-        text = text.replace(secret.as_str(), "***");
-    }
-    text
-}
-
-fn user_from_row(r: &postgres::Row) -> Result<User, postgres::Error> {
-    Ok(User {
-        source_name: r.try_get(0)?,
-        source_seed: r.try_get(1)?,
-        source_page: r.try_get(2)?,
-        source_index: r.try_get(3)?,
-        external_id: r.try_get(4)?,
-        first_name: r.try_get(5)?,
-        last_name: r.try_get(6)?,
-        gender: r.try_get(7)?,
-        address: r.try_get(8)?,
-        post_code: r.try_get(9)?,
-        email: r.try_get(10)?,
-        username: r.try_get(11)?,
-        dob: r.try_get(12)?,
-        registered_date: r.try_get(13)?,
-        phone: r.try_get(14)?,
-        picture: r.try_get(15)?,
-        nat: r.try_get(16)?,
-        age: r.try_get(17)?,
-        cell: r.try_get(18)?,
+/// A user from a row of `SELECT {columns}` (field-table order).
+fn user_from_row(r: &postgres::Row) -> Result<User, FieldError> {
+    let mut i = 0;
+    User::from_fields(|field| {
+        let column = i;
+        i += 1;
+        let data = match field.kind {
+            FieldKind::Text => r
+                .try_get::<_, Option<String>>(column)
+                .map(|v| v.map(FieldData::Text)),
+            FieldKind::Long => r
+                .try_get::<_, Option<i64>>(column)
+                .map(|v| v.map(FieldData::Long)),
+            FieldKind::Int => r
+                .try_get::<_, Option<i32>>(column)
+                .map(|v| v.map(FieldData::Int)),
+        };
+        data.map(|v| v.unwrap_or(FieldData::Null))
+            .map_err(|e| FieldError {
+                field: field.name,
+                detail: error_detail(&e),
+            })
     })
 }
 
@@ -440,24 +439,12 @@ impl Sink for PostgresSink {
 
     fn ensure_schema(&mut self) -> Result<(), SinkError> {
         let t = self.table.clone();
-        let user_cols = USER_COLUMNS
-            .map(|(c, ty)| match (c, ty) {
-                (_, "int4") if NULLABLE_COLUMNS.contains(&c) => format!("{c} INTEGER"),
-                _ if NULLABLE_COLUMNS.contains(&c) => format!("{c} TEXT"),
-                (_, "int8") => format!("{c} BIGINT NOT NULL"),
-                (_, "int4") => format!("{c} INTEGER NOT NULL"),
-                _ => format!("{c} TEXT NOT NULL"),
-            })
-            .join(", ");
+        let user_cols = sql::column_definitions(|k| column_type(k).1);
         let sql = format!(
             "CREATE TABLE IF NOT EXISTS {t} (id UUID PRIMARY KEY, {user_cols});
-             CREATE TABLE IF NOT EXISTS {t}_offsets (
-                 consumer_group TEXT NOT NULL,
-                 topic TEXT NOT NULL,
-                 \"partition\" INTEGER NOT NULL,
-                 next_offset BIGINT NOT NULL,
-                 PRIMARY KEY (consumer_group, topic, \"partition\")
-             );"
+             {}",
+            sql::create_offsets_table(&t, "TEXT", "INTEGER", "BIGINT", "")
+                + &sql::create_skipped_table(&t, "TEXT", "INTEGER", "BIGINT", "")
         );
         let mut attempt = 0;
         loop {
@@ -481,23 +468,59 @@ impl Sink for PostgresSink {
              WHERE consumer_group = $1 AND topic = $2",
             self.table
         );
-        let rows = self
-            .client
-            .query(&sql, &[&group, &topic])
-            .map_err(|e| self.op_err("load_offsets", &e))?;
+        // Asked on every assignment: a connection lost since the last commit is made again.
+        let rows = match self.client.query(&sql, &[&group, &topic]) {
+            Err(e) if self.connection_lost(&e) => {
+                self.reconnect()?;
+                self.client.query(&sql, &[&group, &topic])
+            }
+            other => other,
+        }
+        .map_err(|e| self.op_err("load_offsets", &e))?;
         rows.iter()
             .map(|r| Ok((r.try_get::<_, i32>(0)?, r.try_get::<_, i64>(1)?)))
             .collect::<Result<BTreeMap<_, _>, postgres::Error>>()
             .map_err(|e| self.op_err("load_offsets", &e))
     }
 
+    fn skipped(&mut self, topic: &str) -> Result<Vec<SkippedRange>, SinkError> {
+        let rows = self
+            .client
+            .query(&sql::select_skipped(&self.table, '$'), &[&topic])
+            .map_err(|e| self.op_err("skipped", &e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(SkippedRange {
+                    group: r.try_get(0)?,
+                    range: Skipped {
+                        partition: r.try_get(1)?,
+                        from: r.try_get(2)?,
+                        to: r.try_get(3)?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, postgres::Error>>()
+            .map_err(|e| self.op_err("skipped", &e))
+    }
+
     fn commit(&mut self, batch: &SinkBatch) -> Result<(), SinkError> {
-        if batch.rows.is_empty() && batch.next_offsets.is_empty() {
+        if batch.rows.is_empty() && batch.next_offsets.is_empty() && batch.skipped.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
-        self.try_commit(batch)
-            .map_err(|e| self.op_err("commit", &e))?;
+        match self.try_commit(batch) {
+            Ok(()) => {}
+            Err(e) if self.connection_lost(&e) => {
+                // Rows and offsets are one transaction: it committed whole or not at all (a lost
+                // answer to COMMIT leaves that unknown), and writing the same batch again lands
+                // on the same rows and offsets either way.
+                tracing::warn!(sink = %self.describe, error = %error_detail(&e), "postgres: the connection is gone; connecting again to write the batch again");
+                self.reconnect()?;
+                self.try_commit(batch)
+                    .map_err(|e| self.op_err("commit", &e))?;
+            }
+            Err(e) => return Err(self.op_err("commit", &e)),
+        }
         tracing::debug!(
             sink = %self.describe,
             rows = batch.rows.len(),
@@ -539,8 +562,11 @@ impl Sink for PostgresSink {
     }
 
     fn get(&mut self, id: Uuid) -> Result<Option<User>, SinkError> {
-        let cols = USER_COLUMNS.map(|(c, _)| c).join(", ");
-        let sql = format!("SELECT {cols} FROM {} WHERE id = $1", self.table);
+        let sql = format!(
+            "SELECT {} FROM {} WHERE id = $1",
+            sql::columns(),
+            self.table
+        );
         let row = self
             .client
             .query_opt(&sql, &[&id])
@@ -548,7 +574,11 @@ impl Sink for PostgresSink {
         row.as_ref()
             .map(user_from_row)
             .transpose()
-            .map_err(|e| self.op_err("get", &e))
+            .map_err(|e| SinkError::Operation {
+                sink: self.describe.clone(),
+                operation: "get",
+                detail: format!("row {id} does not fit a User: {e}"),
+            })
     }
 
     fn tables(&mut self) -> Result<Tables, SinkError> {

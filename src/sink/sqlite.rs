@@ -5,60 +5,58 @@
 //! [`BUSY_TIMEOUT`] for locks so a verifier and a processor can share the file.
 //!
 //! Schema (`{table}` checked by [`check_table_name`]; `STRICT` tables, so SQLite enforces the
-//! column types; `id` is the lowercase hyphenated UUID text):
+//! column types; `id` is the lowercase hyphenated UUID text): one column per field of the User
+//! field table ([`crate::model::USER_FIELDS`]), TEXT or INTEGER by its kind, `NOT NULL` unless
+//! optional; and the offsets table:
 //!
 //! ```sql
 //! CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, source_name TEXT NOT NULL, …,
-//!     source_page INTEGER NOT NULL, source_index INTEGER NOT NULL, external_id TEXT, …,
-//!     picture TEXT NOT NULL, nat TEXT, age INTEGER, cell TEXT) STRICT;
+//!     source_page INTEGER NOT NULL, …, nat TEXT, age INTEGER, cell TEXT) STRICT;
 //! CREATE TABLE IF NOT EXISTS {table}_offsets (consumer_group TEXT NOT NULL, topic TEXT NOT NULL,
 //!     "partition" INTEGER NOT NULL, next_offset INTEGER NOT NULL,
 //!     PRIMARY KEY (consumer_group, topic, "partition")) STRICT;
 //! ```
 //!
-//! A users table created before User v2 lacks `nat`, `age` and `cell`: [`Sink::ensure_schema`]
-//! adds them (checking `pragma table_info`, inside its `BEGIN IMMEDIATE` transaction; nullable,
-//! so old rows read back `None`).
+//! A users table an older eosflow created lacks the newer optional columns (`nat`, `age` and
+//! `cell` before User v2): [`Sink::ensure_schema`] adds them (checking `pragma table_info`, inside
+//! its `BEGIN IMMEDIATE` transaction; nullable, so old rows read back `None`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
-use super::{check_table_name, IdCounts, Sink, SinkBatch, SinkError, Tables};
-use crate::model::User;
+use super::{check_table_name, sql, IdCounts, Sink, SinkBatch, SinkError, SkippedRange, Tables};
+use crate::core::processor::Skipped;
+use crate::model::{FieldData, FieldError, FieldKind, FieldValue, User, USER_FIELD_COUNT};
 
 /// How long a statement waits for another connection's lock before failing with "database is locked".
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The user columns after `id`, in [`User`] field order.
-const USER_COLUMNS: [&str; 19] = [
-    "source_name",
-    "source_seed",
-    "source_page",
-    "source_index",
-    "external_id",
-    "first_name",
-    "last_name",
-    "gender",
-    "address",
-    "post_code",
-    "email",
-    "username",
-    "dob",
-    "registered_date",
-    "phone",
-    "picture",
-    "nat",
-    "age",
-    "cell",
-];
+/// The SQLite column type of a field kind (`STRICT` tables enforce it).
+fn column_type(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Text => "TEXT",
+        FieldKind::Long | FieldKind::Int => "INTEGER",
+    }
+}
 
-/// Columns added after the first schema (User v2), with their types: `ensure_schema` adds them to
-/// a table an older eosflow created.
-const ADDED_COLUMNS: [(&str, &str); 3] = [("nat", "TEXT"), ("age", "INTEGER"), ("cell", "TEXT")];
+/// A field value as an SQLite parameter.
+struct Param<'a>(FieldValue<'a>);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            FieldValue::Null => ToSqlOutput::Owned(rusqlite::types::Value::Null),
+            FieldValue::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            FieldValue::Long(v) => ToSqlOutput::Owned(v.into()),
+            FieldValue::Int(v) => ToSqlOutput::Owned(i64::from(v).into()),
+        })
+    }
+}
 
 /// A [`Sink`] over one SQLite file.
 pub struct SqliteSink {
@@ -106,16 +104,12 @@ impl SqliteSink {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| connect_err(format!("setting synchronous=FULL: {e}")))?;
 
-        let cols = USER_COLUMNS.join(", ");
-        let placeholders = (1..=USER_COLUMNS.len() + 1)
+        let cols = sql::columns();
+        let placeholders = (1..=USER_FIELD_COUNT + 1)
             .map(|i| format!("?{i}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let updates = USER_COLUMNS
-            .iter()
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let updates = sql::update_all_from("excluded");
         let upsert_row_sql = format!(
             "INSERT INTO {table} (id, {cols}) VALUES ({placeholders}) \
              ON CONFLICT (id) DO UPDATE SET {updates}"
@@ -164,61 +158,61 @@ impl SqliteSink {
         {
             let mut stmt = tx.prepare_cached(&self.upsert_row_sql)?;
             for row in &batch.rows {
-                let u = &row.user;
-                stmt.execute(params![
-                    row.id.hyphenated().to_string(),
-                    u.source_name,
-                    u.source_seed,
-                    u.source_page,
-                    u.source_index,
-                    u.external_id,
-                    u.first_name,
-                    u.last_name,
-                    u.gender,
-                    u.address,
-                    u.post_code,
-                    u.email,
-                    u.username,
-                    u.dob,
-                    u.registered_date,
-                    u.phone,
-                    u.picture,
-                    u.nat,
-                    u.age,
-                    u.cell,
-                ])?;
+                let id = row.id.hyphenated().to_string();
+                let values = row.user.values().map(Param);
+                let params = std::iter::once(&id as &dyn ToSql)
+                    .chain(values.iter().map(|v| v as &dyn ToSql));
+                stmt.execute(params_from_iter(params))?;
             }
             let mut stmt = tx.prepare_cached(&self.upsert_offset_sql)?;
             for (partition, next_offset) in &batch.next_offsets {
                 stmt.execute(params![batch.group, batch.topic, partition, next_offset])?;
+            }
+            if !batch.skipped.is_empty() {
+                let mut stmt = tx.prepare_cached(&sql::insert_skipped(&self.table, '?'))?;
+                for s in &batch.skipped {
+                    stmt.execute(params![batch.group, batch.topic, s.partition, s.from, s.to])?;
+                }
             }
         }
         tx.commit()
     }
 }
 
-fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
-    Ok(User {
-        source_name: r.get(0)?,
-        source_seed: r.get(1)?,
-        source_page: r.get(2)?,
-        source_index: r.get(3)?,
-        external_id: r.get(4)?,
-        first_name: r.get(5)?,
-        last_name: r.get(6)?,
-        gender: r.get(7)?,
-        address: r.get(8)?,
-        post_code: r.get(9)?,
-        email: r.get(10)?,
-        username: r.get(11)?,
-        dob: r.get(12)?,
-        registered_date: r.get(13)?,
-        phone: r.get(14)?,
-        picture: r.get(15)?,
-        nat: r.get(16)?,
-        age: r.get(17)?,
-        cell: r.get(18)?,
-    })
+/// A user from a row of `SELECT {columns}` (field-table order).
+fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<User, FieldError>> {
+    let mut i = 0;
+    let mut failed = None;
+    let user = User::from_fields(|field| {
+        let column = i;
+        i += 1;
+        let data = match field.kind {
+            FieldKind::Text => r
+                .get::<_, Option<String>>(column)
+                .map(|v| v.map(FieldData::Text)),
+            FieldKind::Long => r
+                .get::<_, Option<i64>>(column)
+                .map(|v| v.map(FieldData::Long)),
+            FieldKind::Int => r
+                .get::<_, Option<i32>>(column)
+                .map(|v| v.map(FieldData::Int)),
+        };
+        match data {
+            Ok(value) => Ok(value.unwrap_or(FieldData::Null)),
+            Err(e) => {
+                let detail = e.to_string();
+                failed.get_or_insert(e);
+                Err(FieldError {
+                    field: field.name,
+                    detail,
+                })
+            }
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(user),
+    }
 }
 
 impl Sink for SqliteSink {
@@ -228,45 +222,31 @@ impl Sink for SqliteSink {
 
     fn ensure_schema(&mut self) -> Result<(), SinkError> {
         let t = &self.table;
-        let user_cols = USER_COLUMNS
-            .iter()
-            .map(|&c| match c {
-                "source_page" | "source_index" => format!("{c} INTEGER NOT NULL"),
-                "age" => format!("{c} INTEGER"),
-                "external_id" | "nat" | "cell" => format!("{c} TEXT"),
-                _ => format!("{c} TEXT NOT NULL"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let user_cols = sql::column_definitions(column_type);
         // BEGIN IMMEDIATE takes the write lock up front (waiting up to BUSY_TIMEOUT), so two
         // processes creating the schema at once are serialised and the second sees the tables.
         let sql = format!(
             "CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY NOT NULL, {user_cols}) STRICT;
-             CREATE TABLE IF NOT EXISTS {t}_offsets (
-                 consumer_group TEXT NOT NULL,
-                 topic TEXT NOT NULL,
-                 \"partition\" INTEGER NOT NULL,
-                 next_offset INTEGER NOT NULL,
-                 PRIMARY KEY (consumer_group, topic, \"partition\")
-             ) STRICT;"
+             {}",
+            sql::create_offsets_table(t, "TEXT", "INTEGER", "INTEGER", " STRICT")
+                + &sql::create_skipped_table(t, "TEXT", "INTEGER", "INTEGER", " STRICT")
         );
         let result = (|| {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(&sql)?;
-            // A table of an older eosflow lacks the User v2 columns: add them, in the same
-            // transaction (so a concurrent ensure_schema sees them all or none).
+            // A table of an older eosflow lacks the newer (optional) columns: add them, in the
+            // same transaction (so a concurrent ensure_schema sees them all or none).
             let present = {
                 let mut stmt = tx.prepare("SELECT name FROM pragma_table_info(?1)")?;
                 let names = stmt.query_map([t], |r| r.get::<_, String>(0))?;
                 names.collect::<rusqlite::Result<Vec<String>>>()?
             };
-            for (c, ty) in ADDED_COLUMNS {
-                if !present.iter().any(|p| p.eq_ignore_ascii_case(c)) {
-                    tracing::info!(table = %t, column = c, "sqlite: adding a User v2 column");
-                    tx.execute_batch(&format!("ALTER TABLE {t} ADD COLUMN {c} {ty}"))?;
-                }
+            for f in sql::missing_columns(&present) {
+                tracing::info!(table = %t, column = f.name, "sqlite: adding a column");
+                let ty = column_type(f.kind);
+                tx.execute_batch(&format!("ALTER TABLE {t} ADD COLUMN {} {ty}", f.name))?;
             }
             tx.commit()
         })();
@@ -291,8 +271,27 @@ impl Sink for SqliteSink {
         result.map_err(|e| self.op_err("load_offsets", e))
     }
 
+    fn skipped(&mut self, topic: &str) -> Result<Vec<SkippedRange>, SinkError> {
+        let sql = sql::select_skipped(&self.table, '?');
+        let result = (|| {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![topic], |r| {
+                Ok(SkippedRange {
+                    group: r.get(0)?,
+                    range: Skipped {
+                        partition: r.get(1)?,
+                        from: r.get(2)?,
+                        to: r.get(3)?,
+                    },
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })();
+        result.map_err(|e| self.op_err("skipped", e))
+    }
+
     fn commit(&mut self, batch: &SinkBatch) -> Result<(), SinkError> {
-        if batch.rows.is_empty() && batch.next_offsets.is_empty() {
+        if batch.rows.is_empty() && batch.next_offsets.is_empty() && batch.skipped.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
@@ -353,7 +352,12 @@ impl Sink for SqliteSink {
             stmt.query_row(params![id.hyphenated().to_string()], user_from_row)
                 .optional()
         })();
-        result.map_err(|e| self.op_err("get", e))
+        let row = result.map_err(|e| self.op_err("get", e))?;
+        row.transpose().map_err(|e| SinkError::Operation {
+            sink: self.describe(),
+            operation: "get",
+            detail: format!("row {id} does not fit a User: {e}"),
+        })
     }
 
     fn tables(&mut self) -> Result<Tables, SinkError> {

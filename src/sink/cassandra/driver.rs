@@ -141,13 +141,6 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-pub fn scrub(mut text: String, secrets: &[String]) -> String {
-    for secret in secrets {
-        text = text.replace(secret.as_str(), "***");
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

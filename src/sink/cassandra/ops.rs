@@ -8,7 +8,6 @@ use scylla::client::session::Session;
 use scylla::errors::PrepareError;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
-use scylla::statement::Consistency;
 use uuid::Uuid;
 
 use super::config::CassandraConfig;
@@ -18,53 +17,110 @@ use super::write::{offsets_to_advance, with_retries, Failed, Retry};
 use super::ID_PAGE_SIZE;
 use crate::sink::{IdCounts, SinkBatch};
 
-/// The statements of this sink, prepared once per session (cheap to clone).
-#[derive(Clone)]
-pub struct Prepared {
-    pub insert_row: PreparedStatement,
-    pub select_row: PreparedStatement,
-    pub select_ids: PreparedStatement,
-    pub select_offsets: PreparedStatement,
-    pub insert_offset: PreparedStatement,
-    pub delete_offsets: PreparedStatement,
+/// A statement of this sink. Each is prepared on its first use ([`Prepared`]), so an operation
+/// needs only the tables it touches: counting and reading rows (`verify`) works without the
+/// offsets table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stmt {
+    InsertRow,
+    SelectRow,
+    SelectIds,
+    SelectOffsets,
+    InsertOffset,
+    DeleteOffsets,
 }
 
-/// Prepare every statement: idempotent, at the write or read consistency.
-pub async fn prepare_all(
+impl Stmt {
+    pub const ALL: [Stmt; 6] = [
+        Stmt::InsertRow,
+        Stmt::SelectRow,
+        Stmt::SelectIds,
+        Stmt::SelectOffsets,
+        Stmt::InsertOffset,
+        Stmt::DeleteOffsets,
+    ];
+
+    fn text(self, cql: &Cql) -> String {
+        match self {
+            Stmt::InsertRow => cql.insert_row(),
+            Stmt::SelectRow => cql.select_row(),
+            Stmt::SelectIds => cql.select_ids(),
+            Stmt::SelectOffsets => cql.select_offsets(),
+            Stmt::InsertOffset => cql.insert_offset(),
+            Stmt::DeleteOffsets => cql.delete_offsets(),
+        }
+    }
+
+    /// What it is, for error messages.
+    pub fn what(self) -> &'static str {
+        match self {
+            Stmt::InsertRow => "the row INSERT",
+            Stmt::SelectRow => "the row SELECT",
+            Stmt::SelectIds => "the id scan",
+            Stmt::SelectOffsets => "the offsets SELECT",
+            Stmt::InsertOffset => "the offsets INSERT",
+            Stmt::DeleteOffsets => "the offsets DELETE",
+        }
+    }
+
+    fn reads(self) -> bool {
+        matches!(
+            self,
+            Stmt::SelectRow | Stmt::SelectIds | Stmt::SelectOffsets
+        )
+    }
+}
+
+/// The statements prepared so far (cheap to clone out: a prepared statement is shared).
+#[derive(Default)]
+pub struct Prepared([Option<PreparedStatement>; Stmt::ALL.len()]);
+
+impl Prepared {
+    pub fn get(&self, which: Stmt) -> Option<&PreparedStatement> {
+        self.0[which as usize].as_ref()
+    }
+
+    pub fn insert(&mut self, which: Stmt, statement: PreparedStatement) {
+        self.0[which as usize] = Some(statement);
+    }
+
+    /// Forget them all (after a schema change they may describe the old tables).
+    pub fn clear(&mut self) {
+        *self = Prepared::default();
+    }
+}
+
+/// Prepare one statement: idempotent, at the write or read consistency.
+pub async fn prepare(
     session: &Session,
     cql: &Cql,
     config: &CassandraConfig,
-) -> Result<Prepared, PrepareError> {
-    let (write_cl, read_cl) = (config.consistency, config.read_consistency());
-    let prepare = |text: String, consistency: Consistency| async move {
-        let mut statement = session.prepare(text).await?;
-        statement.set_is_idempotent(true);
-        statement.set_consistency(consistency);
-        Ok::<_, PrepareError>(statement)
-    };
-    let mut select_ids = prepare(cql.select_ids(), read_cl).await?;
-    select_ids.set_page_size(ID_PAGE_SIZE);
-    Ok(Prepared {
-        insert_row: prepare(cql.insert_row(), write_cl).await?,
-        select_row: prepare(cql.select_row(), read_cl).await?,
-        select_ids,
-        select_offsets: prepare(cql.select_offsets(), read_cl).await?,
-        insert_offset: prepare(cql.insert_offset(), write_cl).await?,
-        delete_offsets: prepare(cql.delete_offsets(), write_cl).await?,
-    })
+    which: Stmt,
+) -> Result<PreparedStatement, PrepareError> {
+    let mut statement = session.prepare(which.text(cql)).await?;
+    statement.set_is_idempotent(true);
+    statement.set_consistency(if which.reads() {
+        config.read_consistency()
+    } else {
+        config.consistency
+    });
+    if which == Stmt::SelectIds {
+        statement.set_page_size(ID_PAGE_SIZE);
+    }
+    Ok(statement)
 }
 
 /// The stored next offsets of (group, topic).
 pub async fn read_offsets(
     session: &Session,
-    p: &Prepared,
+    select_offsets: &PreparedStatement,
     retry: &Retry,
     group: &str,
     topic: &str,
 ) -> Result<BTreeMap<i32, i64>, Failed> {
     let (offsets, _) = with_retries(retry, 0, || async {
         let result = session
-            .execute_unpaged(&p.select_offsets, (group, topic))
+            .execute_unpaged(select_offsets, (group, topic))
             .await
             .map_err(|e| attempt_error(&e))?;
         let rows = result.into_rows_result().map_err(permanent)?;
@@ -81,11 +137,11 @@ pub async fn read_offsets(
 /// forward in one single-partition unlogged batch. Returns how many partitions moved.
 pub async fn advance_offsets(
     session: &Session,
-    p: &Prepared,
+    (select_offsets, insert_offset): (&PreparedStatement, &PreparedStatement),
     retry: &Retry,
     batch: &SinkBatch,
 ) -> Result<usize, String> {
-    let stored = read_offsets(session, p, retry, &batch.group, &batch.topic)
+    let stored = read_offsets(session, select_offsets, retry, &batch.group, &batch.topic)
         .await
         .map_err(|e| format!("reading offsets: {e}"))?;
     let advance = offsets_to_advance(&stored, &batch.next_offsets);
@@ -94,7 +150,7 @@ pub async fn advance_offsets(
     }
     let mut cql_batch = Batch::new(BatchType::Unlogged);
     for _ in 0..advance.len() {
-        cql_batch.append_statement(p.insert_offset.clone());
+        cql_batch.append_statement(insert_offset.clone());
     }
     cql_batch.set_is_idempotent(true);
     let values: Vec<(&str, &str, i32, i64)> = advance
@@ -121,10 +177,14 @@ pub async fn advance_offsets(
 }
 
 /// Every id of the users table, paging through it; a failed page restarts the scan.
-pub async fn scan_ids(session: &Session, p: &Prepared, retry: &Retry) -> Result<IdCounts, Failed> {
+pub async fn scan_ids(
+    session: &Session,
+    select_ids: &PreparedStatement,
+    retry: &Retry,
+) -> Result<IdCounts, Failed> {
     let (counts, _) = with_retries(retry, 0, || async {
         let pager = session
-            .execute_iter(p.select_ids.clone(), ())
+            .execute_iter(select_ids.clone(), ())
             .await
             .map_err(|e| pager_attempt_error(&e))?;
         let mut rows = pager.rows_stream::<(Uuid,)>().map_err(permanent)?;

@@ -1,89 +1,58 @@
-//! CQL text and the one list of user columns.
-//!
-//! The `user_columns!` macro is the single place that maps [`User`] fields to columns: the column
-//! names, their CQL types (from the Rust field types, see [`CqlField`]), the INSERT values and the
-//! `User` read back by `get` all come from it. Adding a field to `User` is adding its name to the
-//! list (the struct literal in `user_from_values` stops compiling until one does), and
-//! `ensure_schema` adds the new column to an existing table.
+//! CQL text, and the user columns derived from the User field table
+//! ([`crate::model::USER_FIELDS`]): the column names, their CQL types ([`cql_type`] of each
+//! field's kind), the INSERT values and the `User` read back by `get`. `ensure_schema` adds a new
+//! field's column to an existing table.
 
 use scylla::value::CqlValue;
 use uuid::Uuid;
 
 use super::config::Replication;
-use crate::model::User;
+use crate::model::{
+    FieldData, FieldError, FieldKind, FieldValue, User, USER_FIELDS, USER_FIELD_COUNT,
+};
 
-/// A Rust field type that has a CQL column type. Every non-key Cassandra column is nullable;
-/// a `None` is written as `null` (so an update from `Some` to `None` really clears the value).
-pub trait CqlField: Sized {
-    /// The CQL type of the column.
-    const CQL_TYPE: &'static str;
-    fn to_cql(&self) -> Option<CqlValue>;
-    /// The field from a stored value; the error says what was found instead.
-    fn from_cql(value: Option<CqlValue>) -> Result<Self, String>;
-}
-
-fn unexpected(expected: &str, found: Option<CqlValue>) -> String {
-    match found {
-        None => format!("expected {expected}, found null"),
-        Some(v) => format!("expected {expected}, found {v:?}"),
+/// The CQL type of a field kind. Every non-key Cassandra column is nullable; a null is written
+/// as `null` (so an update from a value to none really clears it).
+pub fn cql_type(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Text => "text",
+        FieldKind::Long => "bigint",
+        FieldKind::Int => "int",
     }
 }
 
-impl CqlField for String {
-    const CQL_TYPE: &'static str = "text";
-    fn to_cql(&self) -> Option<CqlValue> {
-        Some(CqlValue::Text(self.clone()))
-    }
-    fn from_cql(value: Option<CqlValue>) -> Result<Self, String> {
-        match value {
-            Some(CqlValue::Text(s)) | Some(CqlValue::Ascii(s)) => Ok(s),
-            other => Err(unexpected("text", other)),
-        }
+/// The user columns after `id`: the User field table's names, in order.
+pub fn user_columns() -> String {
+    USER_FIELDS.map(|f| f.name).join(", ")
+}
+
+/// `(column, CQL type)` of every user column, in field-table order.
+pub fn user_column_types() -> Vec<(&'static str, &'static str)> {
+    USER_FIELDS
+        .iter()
+        .map(|f| (f.name, cql_type(f.kind)))
+        .collect()
+}
+
+/// A field value as a CQL value (`None` = null).
+fn to_cql(value: FieldValue<'_>) -> Option<CqlValue> {
+    match value {
+        FieldValue::Null => None,
+        FieldValue::Text(s) => Some(CqlValue::Text(s.to_string())),
+        FieldValue::Long(v) => Some(CqlValue::BigInt(v)),
+        FieldValue::Int(v) => Some(CqlValue::Int(v)),
     }
 }
 
-impl CqlField for i64 {
-    const CQL_TYPE: &'static str = "bigint";
-    fn to_cql(&self) -> Option<CqlValue> {
-        Some(CqlValue::BigInt(*self))
-    }
-    fn from_cql(value: Option<CqlValue>) -> Result<Self, String> {
-        match value {
-            Some(CqlValue::BigInt(n)) => Ok(n),
-            other => Err(unexpected("bigint", other)),
-        }
-    }
-}
-
-impl CqlField for i32 {
-    const CQL_TYPE: &'static str = "int";
-    fn to_cql(&self) -> Option<CqlValue> {
-        Some(CqlValue::Int(*self))
-    }
-    fn from_cql(value: Option<CqlValue>) -> Result<Self, String> {
-        match value {
-            Some(CqlValue::Int(n)) => Ok(n),
-            other => Err(unexpected("int", other)),
-        }
-    }
-}
-
-impl<T: CqlField> CqlField for Option<T> {
-    const CQL_TYPE: &'static str = T::CQL_TYPE;
-    fn to_cql(&self) -> Option<CqlValue> {
-        self.as_ref().and_then(T::to_cql)
-    }
-    fn from_cql(value: Option<CqlValue>) -> Result<Self, String> {
-        match value {
-            None => Ok(None),
-            v => T::from_cql(v).map(Some),
-        }
-    }
-}
-
-/// The CQL type of the field a closure reads (type inference picks the [`CqlField`] impl).
-fn cql_type_of<T: CqlField>(_field: impl Fn(&User) -> &T) -> &'static str {
-    T::CQL_TYPE
+/// A stored CQL value as field data; the error says what was found instead.
+fn from_cql(kind: FieldKind, value: Option<CqlValue>) -> Result<FieldData, String> {
+    Ok(match (kind, value) {
+        (_, None) => FieldData::Null,
+        (FieldKind::Text, Some(CqlValue::Text(s) | CqlValue::Ascii(s))) => FieldData::Text(s),
+        (FieldKind::Long, Some(CqlValue::BigInt(n))) => FieldData::Long(n),
+        (FieldKind::Int, Some(CqlValue::Int(n))) => FieldData::Int(n),
+        (kind, Some(v)) => return Err(format!("expected {}, found {v:?}", cql_type(kind))),
+    })
 }
 
 /// A stored row that does not fit [`User`].
@@ -94,65 +63,33 @@ pub struct ColumnError {
     pub detail: String,
 }
 
-/// Generates, from one list of `User` field names (= column names, in `User` order):
-/// [`USER_COLUMNS`], [`user_column_types`], [`user_values`] and [`user_from_values`].
-macro_rules! user_columns {
-    ($($field:ident),+ $(,)?) => {
-        /// The user columns after `id`, in [`User`] field order.
-        pub const USER_COLUMNS: &[&str] = &[$(stringify!($field)),+];
-
-        /// `(column, CQL type)` of every user column, in [`USER_COLUMNS`] order.
-        pub fn user_column_types() -> Vec<(&'static str, &'static str)> {
-            vec![$((stringify!($field), cql_type_of(|u: &User| &u.$field))),+]
-        }
-
-        /// The values of [`USER_COLUMNS`] for `user`, in order (`None` = null).
-        pub fn user_values(user: &User) -> Vec<Option<CqlValue>> {
-            vec![$(CqlField::to_cql(&user.$field)),+]
-        }
-
-        /// A [`User`] from the values of [`USER_COLUMNS`], in order.
-        pub fn user_from_values(values: Vec<Option<CqlValue>>) -> Result<User, ColumnError> {
-            let mut values = values.into_iter();
-            Ok(User {
-                $($field: {
-                    let column = stringify!($field);
-                    let value = values.next().ok_or_else(|| ColumnError {
-                        column,
-                        detail: "missing from the result".into(),
-                    })?;
-                    CqlField::from_cql(value).map_err(|detail| ColumnError { column, detail })?
-                },)+
-            })
-        }
-    };
+/// The values of the user columns for `user`, in order (`None` = null).
+pub fn user_values(user: &User) -> Vec<Option<CqlValue>> {
+    user.values().into_iter().map(to_cql).collect()
 }
 
-user_columns!(
-    source_name,
-    source_seed,
-    source_page,
-    source_index,
-    external_id,
-    first_name,
-    last_name,
-    gender,
-    address,
-    post_code,
-    email,
-    username,
-    dob,
-    registered_date,
-    phone,
-    picture,
-    nat,
-    age,
-    cell,
-);
+/// A [`User`] from the values of the user columns, in order.
+pub fn user_from_values(values: Vec<Option<CqlValue>>) -> Result<User, ColumnError> {
+    let mut values = values.into_iter();
+    User::from_fields(|field| {
+        let value = values.next().ok_or_else(|| FieldError {
+            field: field.name,
+            detail: "missing from the result".into(),
+        })?;
+        from_cql(field.kind, value).map_err(|detail| FieldError {
+            field: field.name,
+            detail,
+        })
+    })
+    .map_err(|e| ColumnError {
+        column: e.field,
+        detail: e.detail,
+    })
+}
 
 /// The INSERT values of one row: `id`, then [`user_values`].
 pub fn row_values(id: Uuid, user: &User) -> Vec<Option<CqlValue>> {
-    let mut values = Vec::with_capacity(USER_COLUMNS.len() + 1);
+    let mut values = Vec::with_capacity(USER_FIELD_COUNT + 1);
     values.push(Some(CqlValue::Uuid(id)));
     values.extend(user_values(user));
     values
@@ -226,6 +163,42 @@ impl Cql {
         )
     }
 
+    /// `keyspace.table_skipped`
+    pub fn skipped(&self) -> String {
+        format!("{}.{}_skipped", self.keyspace, self.table)
+    }
+
+    /// The skipped table's name without keyspace (for `system_schema` look-ups).
+    pub fn skipped_table(&self) -> String {
+        format!("{}_skipped", self.table)
+    }
+
+    pub fn create_skipped(&self) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (consumer_group text, topic text, \"partition\" int, \
+             from_offset bigint, to_offset bigint, \
+             PRIMARY KEY ((consumer_group, topic), \"partition\", from_offset))",
+            self.skipped()
+        )
+    }
+
+    /// Bind group, topic, partition, from, to.
+    pub fn insert_skipped(&self) -> String {
+        format!(
+            "INSERT INTO {} (consumer_group, topic, \"partition\", from_offset, to_offset) \
+             VALUES (?, ?, ?, ?, ?)",
+            self.skipped()
+        )
+    }
+
+    /// Every skipped range (a small table: scanned whole, filtered by topic by the caller).
+    pub fn select_skipped(&self) -> String {
+        format!(
+            "SELECT consumer_group, topic, \"partition\", from_offset, to_offset FROM {}",
+            self.skipped()
+        )
+    }
+
     /// `ALTER TABLE … ADD` for a column the users table lacks.
     pub fn add_column(&self, column: &str, cql_type: &str) -> String {
         format!("ALTER TABLE {} ADD {column} {cql_type}", self.users())
@@ -242,21 +215,21 @@ impl Cql {
          WHERE keyspace_name = ? AND table_name = ?"
     }
 
-    /// Bind `id`, then [`USER_COLUMNS`] (see [`row_values`]).
+    /// Bind `id`, then the user columns (see [`row_values`]).
     pub fn insert_row(&self) -> String {
-        let marks = vec!["?"; USER_COLUMNS.len() + 1].join(", ");
+        let marks = vec!["?"; USER_FIELD_COUNT + 1].join(", ");
         format!(
             "INSERT INTO {} (id, {}) VALUES ({marks})",
             self.users(),
-            USER_COLUMNS.join(", ")
+            user_columns()
         )
     }
 
-    /// Bind `id`; returns [`USER_COLUMNS`].
+    /// Bind `id`; returns the user columns.
     pub fn select_row(&self) -> String {
         format!(
             "SELECT {} FROM {} WHERE id = ?",
-            USER_COLUMNS.join(", "),
+            user_columns(),
             self.users()
         )
     }
@@ -311,52 +284,12 @@ pub fn missing_columns(
     Ok(missing)
 }
 
-/// A test user built from JSON, so that fields added to `User` later (nullable ones) need no
-/// change here.
-#[cfg(test)]
-pub(super) fn sample_user(i: u32) -> User {
-    serde_json::from_value(serde_json::json!({
-        "source_name": "generator",
-        "source_seed": "demo",
-        "source_page": 1 + i64::from(i / 100),
-        "source_index": i % 100,
-        "external_id": null,
-        "first_name": "Zoë",
-        "last_name": "O'Brien",
-        "gender": "female",
-        "address": format!("{i} Main St"),
-        "post_code": "01234",
-        "email": format!("user{i}@example.com"),
-        "username": format!("user{i}"),
-        "dob": "1990-01-02T03:04:05.678Z",
-        "registered_date": "2015-06-07T08:09:10.000Z",
-        "phone": "+1 555",
-        "picture": "https://example.com/p.jpg",
-    }))
-    .expect("a User from JSON")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn user() -> User {
-        sample_user(7)
-    }
-
-    /// The field names of `User`, read from its serde form (the same order as the struct).
-    fn user_field_names() -> Vec<String> {
-        let json = serde_json::to_value(user()).expect("serialize");
-        let mut names: Vec<String> = json.as_object().expect("object").keys().cloned().collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn columns_are_exactly_the_user_fields() {
-        let mut columns: Vec<String> = USER_COLUMNS.iter().map(|c| c.to_string()).collect();
-        columns.sort();
-        assert_eq!(columns, user_field_names());
+        crate::model::sample::user(8)
     }
 
     #[test]
@@ -383,13 +316,13 @@ mod tests {
             external_id: None,
             ..user()
         });
-        let i = USER_COLUMNS
+        let i = USER_FIELDS
             .iter()
-            .position(|c| *c == "external_id")
+            .position(|f| f.name == "external_id")
             .expect("column");
         assert_eq!(values[i], None, "None is written as null");
         let row = row_values(Uuid::nil(), &u);
-        assert_eq!(row.len(), USER_COLUMNS.len() + 1);
+        assert_eq!(row.len(), USER_FIELD_COUNT + 1);
         assert_eq!(row[0], Some(CqlValue::Uuid(Uuid::nil())));
     }
 
@@ -401,7 +334,7 @@ mod tests {
             user_from_values(values.clone()),
             Err(ColumnError {
                 column: "source_name",
-                detail: "expected text, found null".into()
+                detail: "expected string, found Null".into()
             })
         );
         values[0] = Some(CqlValue::Int(1));
@@ -412,7 +345,7 @@ mod tests {
         short.pop();
         assert_eq!(
             user_from_values(short).map_err(|e| e.column),
-            Err(*USER_COLUMNS.last().expect("columns"))
+            Err(USER_FIELDS[USER_FIELD_COUNT - 1].name)
         );
     }
 
@@ -473,17 +406,14 @@ mod tests {
             .expect("shape");
         let columns: Vec<&str> = columns.split(", ").collect();
         assert_eq!(columns[0], "id");
-        assert_eq!(&columns[1..], USER_COLUMNS);
+        assert_eq!(columns[1..].join(", "), user_columns());
         assert_eq!(
             marks.trim_end_matches(')').split(", ").count(),
             columns.len()
         );
         assert_eq!(
             cql.select_row(),
-            format!(
-                "SELECT {} FROM ks.users WHERE id = ?",
-                USER_COLUMNS.join(", ")
-            )
+            format!("SELECT {} FROM ks.users WHERE id = ?", user_columns())
         );
         assert_eq!(cql.select_ids(), "SELECT id FROM ks.users");
         assert!(cql

@@ -2,14 +2,11 @@
 //! last-wins de-duplication, and which offsets to advance. Generic over the write itself, so
 //! tests drive them with fakes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use uuid::Uuid;
-
-use crate::sink::Row;
 
 /// How often and how patiently one statement is retried after a transient failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,23 +144,6 @@ where
     Ok(stats)
 }
 
-/// One entry per id: the value of the last occurrence, at the first one's place. Needed because
-/// concurrent writes of one id would land in any order.
-pub fn dedupe_last_wins(rows: &[Row]) -> Vec<&Row> {
-    let mut position: HashMap<Uuid, usize> = HashMap::with_capacity(rows.len());
-    let mut out: Vec<&Row> = Vec::with_capacity(rows.len());
-    for row in rows {
-        match position.get(&row.id) {
-            Some(&i) => out[i] = row,
-            None => {
-                position.insert(row.id, out.len());
-                out.push(row);
-            }
-        }
-    }
-    out
-}
-
 /// The offsets of `next` that move a partition forward from `stored` (new partitions included):
 /// what to write so that every stored offset becomes `max(stored, next)`.
 pub fn offsets_to_advance(
@@ -182,7 +162,6 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::sink::cassandra::statements::sample_user;
 
     fn fast(retries: u32) -> Retry {
         Retry {
@@ -356,18 +335,6 @@ mod tests {
         assert_eq!(r.delay(40, 0), Duration::from_secs(2));
         assert!(r.delay(1, 6) > r.delay(1, 0));
         assert!(r.delay(1, 6) <= Duration::from_millis(130));
-    }
-
-    #[test]
-    fn dedupe_keeps_the_last_version_at_the_first_place() {
-        let a = Row::new(sample_user(1));
-        let b = Row::new(sample_user(2));
-        let mut a2 = a.clone();
-        a2.user.first_name = "later".into();
-        let rows = vec![a.clone(), b.clone(), a2.clone(), b.clone()];
-        let out = dedupe_last_wins(&rows);
-        assert_eq!(out, vec![&a2, &b]);
-        assert!(dedupe_last_wins(&[]).is_empty());
     }
 
     #[test]

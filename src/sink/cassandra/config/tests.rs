@@ -1,6 +1,7 @@
 //! Unit tests of the `cassandra://` URL parser and its options.
 
 use super::*;
+use crate::secret::redact_url;
 
 fn parse(url: &str) -> Result<CassandraConfig, UrlError> {
     CassandraConfig::parse(url, "users")
@@ -56,7 +57,7 @@ fn every_option() {
     assert!(!c.durable_writes);
     assert_eq!(c.username.as_deref(), Some("u@corp"));
     assert_eq!(
-        c.password.as_ref().map(Password::expose),
+        c.password.as_ref().map(Secret::expose),
         Some("p&ss=w+o+rd ")
     );
     assert_eq!(
@@ -87,13 +88,13 @@ fn every_option() {
 fn credentials_in_userinfo() {
     let c = parse("cassandra://me:s%3Acr%40t@h/ks").expect("parse");
     assert_eq!(c.username.as_deref(), Some("me"));
-    assert_eq!(c.password.as_ref().map(Password::expose), Some("s:cr@t"));
+    assert_eq!(c.password.as_ref().map(Secret::expose), Some("s:cr@t"));
     assert_eq!(
         c.describe(),
         "cassandra://me@h:9042/ks?table=users&consistency=local_quorum"
     );
     let c = parse("cassandra://me@h/ks?password=x").expect("user before @, password option");
-    assert_eq!(c.password.as_ref().map(Password::expose), Some("x"));
+    assert_eq!(c.password.as_ref().map(Secret::expose), Some("x"));
     assert!(err("cassandra://me:a@h/ks?password=b").contains("password is given both"));
     assert!(err("cassandra://me@h/ks?username=you").contains("username is given both"));
     assert!(err("cassandra://h/ks?password=x").contains("needs a username"));
@@ -102,7 +103,7 @@ fn credentials_in_userinfo() {
 #[test]
 fn unencoded_slash_and_colon_in_a_password() {
     let c = parse("cassandra://u:a/b:c@h/ks").expect("parse");
-    assert_eq!(c.password.as_ref().map(Password::expose), Some("a/b:c"));
+    assert_eq!(c.password.as_ref().map(Secret::expose), Some("a/b:c"));
     assert_eq!(c.hosts, ["h:9042"]);
     assert_eq!(c.keyspace, "ks");
 }
@@ -295,10 +296,10 @@ fn errors_and_redaction_never_show_the_password() {
         let e = parse(url).expect_err(url);
         assert!(!e.to_string().contains("s3cr3t"), "{url}: {e}");
         assert!(!format!("{e:?}").contains("s3cr3t"), "{url}: {e:?}");
-        assert!(!redact(url).contains("s3cr3t"), "{}", redact(url));
+        assert!(!redact_url(url).contains("s3cr3t"), "{}", redact_url(url));
     }
     assert_eq!(
-        redact("cassandra://u:pw@h/ks?table=t&password=pw&tls=true"),
+        redact_url("cassandra://u:pw@h/ks?table=t&password=pw&tls=true"),
         "cassandra://u@h/ks?table=t&password=***&tls=true"
     );
     let c = parse("cassandra://h/ks?username=u&password=s3cr3t").expect("parse");

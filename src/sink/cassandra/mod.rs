@@ -51,6 +51,12 @@
 //! first (the processor does, at start): concurrent schema changes on a multi-node cluster are
 //! best avoided.
 //!
+//! Statements are prepared on first use, each by the operation that runs it, so an operation
+//! needs only the tables it touches: `id_counts` and `get` (what `verify` reads) work without the
+//! offsets table. An operation on a missing keyspace or table fails with the node's message
+//! (Cassandra 5: "table … does not exist"; older nodes: "unconfigured table …") and a hint to
+//! create the schema. A refused login names the hosts and the user, never the password.
+//!
 //! # Commit: rows first, then offsets
 //!
 //! Cassandra has no multi-row transactions, and a logged batch of thousands of rows across
@@ -103,6 +109,7 @@
 //! `block_on` or a task of another runtime): Tokio refuses to start a runtime there and panics.
 //! The same holds for dropping the sink.
 
+mod ceiling;
 mod config;
 mod driver;
 mod ops;
@@ -119,22 +126,25 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::policies::retry::DefaultRetryPolicy;
 use scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
+use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Statement;
 use tokio::runtime::Runtime;
 use uuid::Uuid;
 
 pub use config::{
-    consistency_name, redact, CassandraConfig, Password, Replication, Tls, UrlError,
-    DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT, DEFAULT_REPLICATION_FACTOR,
-    DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRIES, MAX_CONCURRENCY, MAX_TABLE_LEN,
+    consistency_name, CassandraConfig, Replication, Tls, UrlError, DEFAULT_CONCURRENCY,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT, DEFAULT_REPLICATION_FACTOR, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_RETRIES, MAX_CONCURRENCY, MAX_TABLE_LEN,
 };
-use driver::{attempt_error, error_chain, permanent, prepare_attempt_error, scrub, tls_context};
-use ops::{advance_offsets, prepare_all, read_offsets, scan_ids, Prepared};
+use driver::{attempt_error, error_chain, permanent, prepare_attempt_error, tls_context};
+use ops::{advance_offsets, prepare, read_offsets, scan_ids, Prepared, Stmt};
 use statements::{missing_columns, row_values, user_from_values, Cql};
-use write::{dedupe_last_wins, with_retries, write_all, Failed, Retry};
+use write::{with_retries, write_all, Failed, Retry, WriteStats};
 
-use super::{IdCounts, Row, Sink, SinkBatch, SinkError, Tables};
+use super::{IdCounts, Row, Sink, SinkBatch, SinkError, SkippedRange, Tables};
+use crate::core::processor::Skipped;
 use crate::model::User;
+use crate::secret::{redact_url, scrub_with, Secret};
 
 /// Ids fetched per page by [`Sink::id_counts`].
 pub const ID_PAGE_SIZE: i32 = 5000;
@@ -146,7 +156,9 @@ const DDL_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct CassandraSink {
     // Field order is drop order: the session goes before the runtime that runs its tasks.
     session: Session,
-    prepared: Option<Prepared>,
+    /// Each statement prepared on first use (after the schema exists), by the operation that
+    /// runs it: an operation never needs a table it does not touch.
+    prepared: Prepared,
     config: CassandraConfig,
     cql: Cql,
     /// The URL without password.
@@ -160,7 +172,7 @@ impl CassandraSink {
     /// `table=` option. Does not touch the keyspace: [`Sink::ensure_schema`] creates it.
     pub fn connect(url: &str, table: &str) -> Result<Box<CassandraSink>, SinkError> {
         let config = CassandraConfig::parse(url, table).map_err(|e| SinkError::BadUrl {
-            url: redact(url),
+            url: redact_url(url),
             detail: e.to_string(),
         })?;
         Self::connect_with(config)
@@ -172,8 +184,8 @@ impl CassandraSink {
         let secrets = config.secrets();
         let connect_err = |detail: String| SinkError::Connect {
             sink: describe.clone(),
-            detail: scrub(
-                format!(
+            detail: scrub_with(
+                &format!(
                     "hosts {}, keyspace {}: {detail}",
                     config.hosts.join(","),
                     config.keyspace
@@ -199,7 +211,7 @@ impl CassandraSink {
             .default_execution_profile_handle(profile.into_handle())
             .timestamp_generator(Arc::new(MonotonicTimestampGenerator::new()));
         if let Some(user) = &config.username {
-            let password = config.password.as_ref().map(Password::expose);
+            let password = config.password.as_ref().map(Secret::expose);
             builder = builder.user(user, password.unwrap_or(""));
         }
         if let Some(tls) = &config.tls {
@@ -211,11 +223,15 @@ impl CassandraSink {
         let session = runtime
             .block_on(async { tokio::time::timeout(overall, builder.build()).await })
             .map_err(|_| connect_err(format!("no session within {overall:?}")))?
-            .map_err(|e| connect_err(error_chain(&e)))?;
+            .map_err(|e| {
+                let detail = error_chain(&e);
+                let hint = auth_hint(&detail, config.username.as_deref());
+                connect_err(format!("{detail}{hint}"))
+            })?;
         tracing::debug!(sink = %describe, "cassandra: connected");
         Ok(Box::new(CassandraSink {
             session,
-            prepared: None,
+            prepared: Prepared::default(),
             cql: Cql::new(&config.keyspace, &config.table),
             retry: Retry::new(config.retries),
             config,
@@ -231,10 +247,7 @@ impl CassandraSink {
 
     fn op_err(&self, operation: &'static str, detail: impl Into<String>) -> SinkError {
         let mut detail = detail.into();
-        let lower = detail.to_ascii_lowercase();
-        if lower.contains("unconfigured table")
-            || (lower.contains("keyspace") && lower.contains("does not exist"))
-        {
+        if operation != "ensure_schema" && schema_missing(&detail) {
             detail.push_str(
                 " (has the schema been created? run ensure_schema / the processor first)",
             );
@@ -242,25 +255,48 @@ impl CassandraSink {
         SinkError::Operation {
             sink: self.describe.clone(),
             operation,
-            detail: scrub(detail, &self.config.secrets()),
+            detail: scrub_with(&detail, &self.config.secrets()),
         }
     }
 
-    /// The prepared statements, preparing them on first use (after the schema exists).
-    fn prepared(&mut self, operation: &'static str) -> Result<Prepared, SinkError> {
-        if let Some(p) = &self.prepared {
+    /// One prepared statement, preparing it on first use.
+    fn statement(
+        &mut self,
+        operation: &'static str,
+        which: Stmt,
+    ) -> Result<PreparedStatement, SinkError> {
+        if let Some(p) = self.prepared.get(which) {
             return Ok(p.clone());
         }
-        let (prepared, _) = self
+        let (statement, _) = self
             .runtime
             .block_on(with_retries(&self.retry, 0, || async {
-                prepare_all(&self.session, &self.cql, &self.config)
+                prepare(&self.session, &self.cql, &self.config, which)
                     .await
                     .map_err(|e| prepare_attempt_error(&e))
             }))
-            .map_err(|e| self.op_err(operation, e.to_string()))?;
-        self.prepared = Some(prepared.clone());
-        Ok(prepared)
+            .map_err(|e| self.op_err(operation, format!("preparing {}: {e}", which.what())))?;
+        self.prepared.insert(which, statement.clone());
+        Ok(statement)
+    }
+
+    /// Run one idempotent statement that is not prepared (rare ones), retrying transient failures.
+    async fn simple(
+        &self,
+        text: String,
+        values: impl scylla::serialize::row::SerializeRow + Clone,
+    ) -> Result<scylla::response::query_result::QueryResult, Failed> {
+        let mut statement = Statement::new(text);
+        statement.set_is_idempotent(true);
+        statement.set_consistency(self.config.consistency);
+        let (result, _) = with_retries(&self.retry, 0, || async {
+            self.session
+                .query_unpaged(statement.clone(), values.clone())
+                .await
+                .map_err(|e| attempt_error(&e))
+        })
+        .await?;
+        Ok(result)
     }
 
     /// Run one schema statement, retrying transient failures (they are all `IF NOT EXISTS`).
@@ -310,6 +346,7 @@ impl CassandraSink {
         for (table, text) in [
             (cql.table.clone(), cql.create_users()),
             (cql.offsets_table(), cql.create_offsets()),
+            (cql.skipped_table(), cql.create_skipped()),
         ] {
             let columns = self
                 .columns_of(&table)
@@ -367,6 +404,40 @@ impl CassandraSink {
     }
 }
 
+/// Whether a node's error says that the keyspace or a table is missing: Cassandra 5 writes
+/// "table T does not exist" (and "keyspace K does not exist"), Cassandra 4 and ScyllaDB
+/// "unconfigured table T".
+fn schema_missing(detail: &str) -> bool {
+    let lower = detail.to_ascii_lowercase();
+    lower.contains("unconfigured table")
+        || lower.match_indices(" does not exist").any(|(at, _)| {
+            let mut words = lower[..at].split_whitespace().rev();
+            let _name = words.next();
+            words
+                .next()
+                .is_some_and(|w| w.ends_with("table") || w.ends_with("keyspace"))
+        })
+}
+
+/// What to check when the node refused the login, or asked for one the URL does not give (the
+/// driver's texts: "Authentication failed - bad credentials", "Authentication is required").
+fn auth_hint(detail: &str, username: Option<&str>) -> String {
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("authentication failed") || lower.contains("bad credentials") {
+        let user = username.map(|u| format!(" (user {u})")).unwrap_or_default();
+        format!(
+            "; the node refused the login{user}: check the username and password of the URL, \
+             and that the role exists and has LOGIN"
+        )
+    } else if lower.contains("authentication is required") {
+        "; the node requires authentication: give a username and password \
+         (cassandra://USER:PASS@HOST/KEYSPACE, or username=…&password=…)"
+            .to_string()
+    } else {
+        String::new()
+    }
+}
+
 impl Sink for CassandraSink {
     fn describe(&self) -> String {
         self.describe.clone()
@@ -375,59 +446,96 @@ impl Sink for CassandraSink {
     fn ensure_schema(&mut self) -> Result<(), SinkError> {
         let result = self.runtime.block_on(self.create_schema());
         // Statements prepared before a schema change may describe the old table.
-        self.prepared = None;
+        self.prepared.clear();
         let added = result.map_err(|e| self.op_err("ensure_schema", e))?;
         tracing::debug!(sink = %self.describe, ?added, "cassandra: schema ready");
         Ok(())
     }
 
     fn load_offsets(&mut self, group: &str, topic: &str) -> Result<BTreeMap<i32, i64>, SinkError> {
-        let p = self.prepared("load_offsets")?;
+        let select = self.statement("load_offsets", Stmt::SelectOffsets)?;
         self.runtime
-            .block_on(read_offsets(&self.session, &p, &self.retry, group, topic))
+            .block_on(read_offsets(
+                &self.session,
+                &select,
+                &self.retry,
+                group,
+                topic,
+            ))
             .map_err(|e| self.op_err("load_offsets", e.to_string()))
     }
 
     fn commit(&mut self, batch: &SinkBatch) -> Result<(), SinkError> {
-        if batch.rows.is_empty() && batch.next_offsets.is_empty() {
+        if batch.rows.is_empty() && batch.next_offsets.is_empty() && batch.skipped.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
-        let p = self.prepared("commit")?;
-        let rows: Vec<&Row> = dedupe_last_wins(&batch.rows);
+        // Only what this batch runs: an offsets-only batch needs no users table, rows alone no
+        // offsets table. Prepared before anything is written, so a missing table fails the commit
+        // at once.
+        let insert_row = if batch.rows.is_empty() {
+            None
+        } else {
+            Some(self.statement("commit", Stmt::InsertRow)?)
+        };
+        let offsets = if batch.next_offsets.is_empty() {
+            None
+        } else {
+            Some((
+                self.statement("commit", Stmt::SelectOffsets)?,
+                self.statement("commit", Stmt::InsertOffset)?,
+            ))
+        };
+        let rows: Vec<&Row> = batch.rows_last_wins();
         let session = &self.session;
         let result = self.runtime.block_on(async {
-            let stats = write_all(&rows, self.config.concurrency, &self.retry, |row| {
-                let values = row_values(row.id, &row.user);
-                let insert = &p.insert_row;
-                async move {
-                    session
-                        .execute_unpaged(insert, values)
-                        .await
-                        .map(drop)
-                        .map_err(|e| attempt_error(&e))
-                }
-            })
-            .await
-            .map_err(|f| {
-                let id = rows.get(f.index).map(|r| r.id).unwrap_or_default();
-                format!(
-                    "{} of {} rows written, then row {id} failed: {}; offsets not advanced \
-                     (a replay rewrites the same rows)",
-                    f.written, f.total, f.failed
-                )
-            })?;
-            let advanced = if batch.next_offsets.is_empty() {
-                0
-            } else {
-                advance_offsets(session, &p, &self.retry, batch)
+            let stats = match &insert_row {
+                None => WriteStats::default(),
+                Some(insert) => write_all(&rows, self.config.concurrency, &self.retry, |row| {
+                    let values = row_values(row.id, &row.user);
+                    async move {
+                        session
+                            .execute_unpaged(insert, values)
+                            .await
+                            .map(drop)
+                            .map_err(|e| attempt_error(&e))
+                    }
+                })
+                .await
+                .map_err(|f| {
+                    let id = rows.get(f.index).map(|r| r.id).unwrap_or_default();
+                    format!(
+                        "{} of {} rows written, then row {id} failed: {}; offsets not advanced \
+                         (a replay rewrites the same rows)",
+                        f.written, f.total, f.failed
+                    )
+                })?,
+            };
+            // Skipped ranges before the offsets that move past them (idempotent inserts).
+            for skip in &batch.skipped {
+                let values = (
+                    &batch.group,
+                    &batch.topic,
+                    skip.partition,
+                    skip.from,
+                    skip.to,
+                );
+                self.simple(self.cql.insert_skipped(), values)
                     .await
-                    .map_err(|e| {
-                        format!(
-                            "all {} rows written, but {e} (a replay rewrites the same rows)",
-                            rows.len()
-                        )
-                    })?
+                    .map_err(|e| format!("recording skipped range {skip:?}: {e}"))?;
+            }
+            let advanced = match &offsets {
+                None => 0,
+                Some((select, insert)) => {
+                    advance_offsets(session, (select, insert), &self.retry, batch)
+                        .await
+                        .map_err(|e| {
+                            format!(
+                                "all {} rows written, but {e} (a replay rewrites the same rows)",
+                                rows.len()
+                            )
+                        })?
+                }
             };
             Ok::<_, String>((stats, advanced))
         });
@@ -446,11 +554,11 @@ impl Sink for CassandraSink {
     }
 
     fn reset_offsets(&mut self, group: &str, topic: &str) -> Result<(), SinkError> {
-        let p = self.prepared("reset_offsets")?;
+        let delete = self.statement("reset_offsets", Stmt::DeleteOffsets)?;
         self.runtime
             .block_on(with_retries(&self.retry, 0, || async {
                 self.session
-                    .execute_unpaged(&p.delete_offsets, (group, topic))
+                    .execute_unpaged(&delete, (group, topic))
                     .await
                     .map(drop)
                     .map_err(|e| attempt_error(&e))
@@ -460,21 +568,57 @@ impl Sink for CassandraSink {
         Ok(())
     }
 
+    fn skipped(&mut self, topic: &str) -> Result<Vec<SkippedRange>, SinkError> {
+        let result = self.runtime.block_on(async {
+            let result = self
+                .simple(self.cql.select_skipped(), ())
+                .await
+                .map_err(|e| e.to_string())?;
+            let rows = result.into_rows_result().map_err(|e| e.to_string())?;
+            let mut out = Vec::new();
+            for row in rows
+                .rows::<(String, String, i32, i64, i64)>()
+                .map_err(|e| e.to_string())?
+            {
+                let (group, t, partition, from, to) = row.map_err(|e| e.to_string())?;
+                if t == topic {
+                    out.push(SkippedRange {
+                        group,
+                        range: Skipped {
+                            partition,
+                            from,
+                            to,
+                        },
+                    });
+                }
+            }
+            out.sort_by(|a, b| {
+                (&a.group, a.range.partition, a.range.from).cmp(&(
+                    &b.group,
+                    b.range.partition,
+                    b.range.from,
+                ))
+            });
+            Ok::<_, String>(out)
+        });
+        result.map_err(|e| self.op_err("skipped", e))
+    }
+
     fn id_counts(&mut self) -> Result<IdCounts, SinkError> {
-        let p = self.prepared("id_counts")?;
+        let select = self.statement("id_counts", Stmt::SelectIds)?;
         self.runtime
-            .block_on(scan_ids(&self.session, &p, &self.retry))
+            .block_on(scan_ids(&self.session, &select, &self.retry))
             .map_err(|e| self.op_err("id_counts", e.to_string()))
     }
 
     fn get(&mut self, id: Uuid) -> Result<Option<User>, SinkError> {
-        let p = self.prepared("get")?;
+        let select = self.statement("get", Stmt::SelectRow)?;
         let (row, _) = self
             .runtime
             .block_on(with_retries(&self.retry, 0, || async {
                 let result = self
                     .session
-                    .execute_unpaged(&p.select_row, (id,))
+                    .execute_unpaged(&select, (id,))
                     .await
                     .map_err(|e| attempt_error(&e))?;
                 let rows = result.into_rows_result().map_err(permanent)?;
@@ -547,6 +691,44 @@ mod tests {
             .expect("join")
             .expect("refused");
         check(err);
+    }
+
+    /// The texts of Cassandra 5.0.9 (seen on a real node), Cassandra 4 / ScyllaDB, and others.
+    #[test]
+    fn missing_keyspace_or_table_is_recognised_in_every_wording() {
+        for text in [
+            "Preparation failed on every connection from the selected pool. First attempt \
+             error: Database returned an error: The query is syntactically correct but invalid, \
+             Error message: table ct_x_123_offsets does not exist (after 1 attempt)",
+            "Error message: unconfigured table users",
+            "Error message: Keyspace eosflow_test does not exist",
+            "Error message: keyspace 'ks' does not exist",
+        ] {
+            assert!(schema_missing(text), "{text}");
+        }
+        for text in [
+            "Error message: Role eosflow does not exist",
+            "Error message: User eosflow has no SELECT permission on <table ks.t>",
+            "Error message: Undefined column name nat in table ks.users",
+            "does not exist",
+        ] {
+            assert!(!schema_missing(text), "{text}");
+        }
+    }
+
+    /// The driver's texts for a refused login and for a node asking for one.
+    #[test]
+    fn auth_failures_say_what_to_check() {
+        let refused = "Request: AUTH_RESPONSE, reason: Database returned an error: \
+                       Authentication failed - bad credentials, Error message: Provided username \
+                       eosflow and/or password are incorrect";
+        let hint = auth_hint(refused, Some("eosflow"));
+        assert!(hint.contains("(user eosflow)"), "{hint}");
+        assert!(hint.contains("check the username and password"), "{hint}");
+        let missing = "Request: AUTH_RESPONSE, reason: Authentication is required. You can use \
+                       SessionBuilder::user(\"user\", \"pass\") to provide credentials";
+        assert!(auth_hint(missing, None).contains("requires authentication"));
+        assert_eq!(auth_hint("Connection refused (os error 111)", None), "");
     }
 
     #[test]

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use scylla::statement::Consistency;
 
+use crate::secret::Secret;
+
 /// The port used when a host does not name one.
 pub const DEFAULT_PORT: u16 = 9042;
 /// In-flight row INSERTs per commit when the URL does not set `concurrency`.
@@ -70,27 +72,6 @@ pub enum Replication {
     Network(Vec<(String, u32)>),
 }
 
-/// A password: never printed, not even by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(String);
-
-impl Password {
-    pub fn new(password: impl Into<String>) -> Self {
-        Password(password.into())
-    }
-
-    /// The secret itself, for the driver's authenticator only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(***)")
-    }
-}
-
 /// TLS settings (present only when TLS is on).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tls {
@@ -114,7 +95,7 @@ pub struct CassandraConfig {
     /// `durable_writes` of a keyspace this sink creates (default true).
     pub durable_writes: bool,
     pub username: Option<String>,
-    pub password: Option<Password>,
+    pub password: Option<Secret>,
     pub tls: Option<Tls>,
     /// In-flight row INSERTs per commit.
     pub concurrency: usize,
@@ -185,7 +166,7 @@ impl CassandraConfig {
             };
             username = Some(decode(user).map_err(|d| bad("username", d))?);
             if let Some(pass) = pass {
-                password = Some(Password::new(decode(pass).map_err(|d| bad("password", d))?));
+                password = Some(Secret::new(decode(pass).map_err(|d| bad("password", d))?));
             }
         }
 
@@ -238,7 +219,7 @@ impl CassandraConfig {
                     if config.password.is_some() {
                         return Err(UrlError::CredentialsTwice("password"));
                     }
-                    config.password = Some(Password::new(value));
+                    config.password = Some(Secret::new(value));
                 }
                 "tls" => tls = Some(parse_bool(option, &value)?),
                 "tls_ca" => tls_ca = Some(PathBuf::from(value)),
@@ -365,36 +346,6 @@ impl<'a> Parts<'a> {
             query,
         }
     }
-}
-
-/// `url` without password (neither in the userinfo nor as a `password=` option), for errors
-/// about URLs that could not be parsed.
-pub fn redact(url: &str) -> String {
-    let Some(rest) = url.strip_prefix("cassandra://") else {
-        return super::super::redact_url(url);
-    };
-    let parts = Parts::of(rest);
-    let user = match parts.userinfo {
-        Some(userinfo) => format!("{}@", userinfo.split(':').next().unwrap_or("")),
-        None => String::new(),
-    };
-    let mut out = format!("cassandra://{user}{}{}", parts.hosts, parts.path);
-    if let Some(query) = parts.query {
-        let query = query
-            .split('&')
-            .map(|pair| {
-                if pair.starts_with("password=") {
-                    "password=***"
-                } else {
-                    pair
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("&");
-        out.push('?');
-        out.push_str(&query);
-    }
-    out
 }
 
 fn parse_hosts(hosts: &str) -> Result<Vec<String>, UrlError> {
@@ -603,5 +554,4 @@ fn encode(s: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;
