@@ -111,6 +111,8 @@ pub struct ProduceFile {
     pub every: Option<String>,
     pub rejects_topic: Option<String>,
     pub progress_topic: Option<String>,
+    /// `--transaction-timeout`.
+    pub transaction_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -120,13 +122,19 @@ pub struct ProcessFile {
     pub sink: Option<String>,
     pub table: Option<String>,
     pub batch_max: Option<usize>,
-    pub batch_linger_ms: Option<u64>,
+    pub batch_linger: Option<String>,
     /// Reader schema file (.avsc) for `process` and `verify` (default: the newest in `avro/`).
     pub reader_schema: Option<PathBuf>,
     pub instance_id: Option<String>,
     /// Dead-letter topic for `process` and `verify` (default `<topic>.dlq`).
     pub dlq_topic: Option<String>,
     pub exit_when_idle: Option<String>,
+    /// `--group-protocol`: "classic" or "consumer".
+    pub group_protocol: Option<crate::kafka::consumer::GroupProtocol>,
+    /// `--session-timeout`.
+    pub session_timeout: Option<String>,
+    /// `--max-poll-interval`.
+    pub max_poll_interval: Option<String>,
 }
 
 impl FileConfig {
@@ -173,7 +181,17 @@ impl FileConfig {
             ("[kafka] timeout", &self.kafka.timeout),
             ("[produce] for", &self.produce.run_for),
             ("[produce] every", &self.produce.every),
+            (
+                "[produce] transaction_timeout",
+                &self.produce.transaction_timeout,
+            ),
             ("[process] exit_when_idle", &self.process.exit_when_idle),
+            ("[process] batch_linger", &self.process.batch_linger),
+            ("[process] session_timeout", &self.process.session_timeout),
+            (
+                "[process] max_poll_interval",
+                &self.process.max_poll_interval,
+            ),
         ];
         for (key, value) in durations {
             if let Some(t) = value {
@@ -224,6 +242,18 @@ pub fn parse_duration(name: &'static str, text: &str) -> Result<Duration, Config
     Ok(Duration::from_millis(ms))
 }
 
+/// A clap value parser for a duration flag: checked as [`parse_duration`] reads it (so a bad
+/// value, from a flag or its `EOSFLOW_*` variable, is refused before anything starts), kept as
+/// written.
+pub fn duration_flag(text: &str) -> Result<String, String> {
+    parse_duration("duration", text)
+        .map(|_| text.to_string())
+        .map_err(|e| match e {
+            ConfigError::Value { detail, .. } => detail,
+            other => other.to_string(),
+        })
+}
+
 /// A clap value parser for counts that must be at least 1 (`--batch-max`, `--page-size`, …).
 pub fn at_least_one<T>(text: &str) -> Result<T, String>
 where
@@ -235,6 +265,15 @@ where
         return Err("must be at least 1".into());
     }
     Ok(value)
+}
+
+/// A clap value parser for a ratio: a number from 0 to 1.
+pub fn ratio(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        Ok(_) => Err("must be a number from 0 to 1".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// A clap value parser for a rate: a finite number above 0.

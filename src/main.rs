@@ -2,19 +2,30 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use eosflow::cli::args::LogFormat;
-use eosflow::cli::{run, Cli};
+use eosflow::cli::run;
 use eosflow::pipeline::Shutdown;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let cli = eosflow::cli::command::parse();
+    let format = cli.log_format;
+    init_logging(format);
     match run(cli, Shutdown::new()).map_err(anyhow::Error::from) {
         Ok(code) => code,
         Err(e) => {
             // Secrets the configuration named are scrubbed, whatever a library put in its error.
-            eprintln!("error: {}", eosflow::secret::scrub(&explain(&e)));
+            let message = eosflow::secret::scrub(&explain(&e));
+            match format {
+                // With --log-format json every line is JSON, the last one too.
+                LogFormat::Json => {
+                    tracing::error!(target: "eosflow", error = %message, "eosflow stopped")
+                }
+                LogFormat::Pretty => {
+                    use std::io::Write;
+                    // A closed stderr has nowhere to say it; the exit code still does.
+                    let _ = writeln!(std::io::stderr(), "error: {message}");
+                }
+            }
             ExitCode::from(2)
         }
     }
@@ -44,8 +55,12 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new("info,rdkafka::consumer::base_consumer=off")
         });
+    // Colour only for a person at a terminal who did not ask for none (https://no-color.org).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(eosflow::secret::scrubbed_stderr);
     match format {
         LogFormat::Json => builder.json().init(),

@@ -14,10 +14,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// TOML config file (see eosflow.toml.example).
-    #[arg(long, global = true, env = "EOSFLOW_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        env = "EOSFLOW_CONFIG",
+        help_heading = "Global options"
+    )]
     pub config: Option<PathBuf>,
     /// Log format.
-    #[arg(long, global = true, env = "EOSFLOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    #[arg(long, global = true, env = "EOSFLOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, help_heading = "Global options")]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -38,7 +43,7 @@ pub enum Command {
     /// Reconcile a topic with a sink: expected, present, missing, duplicates, extra.
     Verify(VerifyArgs),
     /// Check the connections `process` and `produce` need: broker (and transaction support),
-    /// topics, registry, sink; --timeout per request, default 5s here (exit 0 all pass, 1 a
+    /// topics, registry, sink; --timeout per request (exit 0 all pass, 1 a
     /// check failed, 2 invalid configuration).
     Doctor(DoctorArgs),
     /// Schema Registry commands.
@@ -69,7 +74,7 @@ pub struct CommonArgs {
     #[arg(long, env = "EOSFLOW_TOPIC")]
     pub topic: Option<String>,
     /// Timeout for broker and registry operations (e.g. 30s).
-    #[arg(long, env = "EOSFLOW_TIMEOUT")]
+    #[arg(value_name = "DURATION", value_parser = crate::config::duration_flag, long, env = "EOSFLOW_TIMEOUT")]
     pub timeout: Option<String>,
     /// librdkafka property passed through (repeatable), e.g. linger.ms=10; overrides
     /// EOSFLOW_KAFKA_PROPERTIES and [kafka.properties].
@@ -88,6 +93,12 @@ pub struct MetricsArgs {
     /// (port 0 picks a free port; the address is logged).
     #[arg(long, env = "EOSFLOW_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupProtocolArg {
+    Classic,
+    Consumer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,7 +123,6 @@ pub struct ProduceArgs {
     pub transactional_id: Option<String>,
     /// Source: `generator` (offline, deterministic) or a randomuser-compatible URL
     /// (e.g. https://randomuser.me/api/).
-    /// Default: generator.
     #[arg(long, env = "EOSFLOW_SOURCE", hide_env_values = true)]
     pub source: Option<String>,
     /// Name recorded in each user's identity for an HTTP source (default: randomuser).
@@ -125,10 +135,10 @@ pub struct ProduceArgs {
     #[arg(long, env = "EOSFLOW_RATE", value_parser = crate::config::positive_rate)]
     pub rate: Option<f64>,
     /// Stop starting new pages after this long (e.g. 5m).
-    #[arg(long = "for", env = "EOSFLOW_FOR", value_name = "DURATION")]
+    #[arg(value_parser = crate::config::duration_flag, long = "for", env = "EOSFLOW_FOR", value_name = "DURATION")]
     pub run_for: Option<String>,
     /// Produce one page every interval (e.g. 10s), the classic DAG's schedule.
-    #[arg(long, env = "EOSFLOW_EVERY", value_name = "DURATION")]
+    #[arg(value_parser = crate::config::duration_flag, long, env = "EOSFLOW_EVERY", value_name = "DURATION")]
     pub every: Option<String>,
     /// Topic for users that fail validation (default <topic>.rejects).
     #[arg(long, env = "EOSFLOW_REJECTS_TOPIC")]
@@ -158,6 +168,40 @@ pub struct ProduceArgs {
     /// Register and write this User schema version of `avro/` (user.vN.avsc); default: the newest.
     #[arg(long, env = "EOSFLOW_SCHEMA_VERSION", value_name = "N")]
     pub schema_version: Option<u32>,
+    /// transaction.timeout.ms: a transaction open longer is aborted by the broker.
+    #[arg(value_parser = crate::config::duration_flag, long, env = "EOSFLOW_TRANSACTION_TIMEOUT", value_name = "DURATION")]
+    pub transaction_timeout: Option<String>,
+    /// Precede this share of chunks (0 to 1) with an aborted transaction of canary copies of
+    /// their users (transactional delivery): a read_committed reader must never see them.
+    #[arg(long, env = "EOSFLOW_INJECT_ABORT_RATIO", value_name = "RATIO", value_parser = crate::config::ratio, help_heading = "Fault injection (drills and tests)")]
+    pub inject_abort_ratio: Option<f64>,
+    /// Which chunks abort: the same seed aborts the same chunks, across restarts.
+    #[arg(
+        long,
+        env = "EOSFLOW_INJECT_SEED",
+        default_value_t = 0,
+        help_heading = "Fault injection (drills and tests)"
+    )]
+    pub inject_seed: u64,
+    /// Stall this long inside one transaction, after its records are acknowledged and before its
+    /// commit (with --transaction-timeout shorter: the broker aborts it).
+    #[arg(
+        value_parser = crate::config::duration_flag,
+        long,
+        env = "EOSFLOW_INJECT_STALL",
+        value_name = "DURATION",
+        help_heading = "Fault injection (drills and tests)"
+    )]
+    pub inject_stall: Option<String>,
+    /// The chunk of this run (1-based) that --inject-stall stalls.
+    #[arg(
+        long,
+        env = "EOSFLOW_INJECT_STALL_AT_CHUNK",
+        value_name = "N",
+        default_value_t = 1,
+        help_heading = "Fault injection (drills and tests)"
+    )]
+    pub inject_stall_at_chunk: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -196,17 +240,61 @@ pub struct ProcessArgs {
     /// group on shutdown; its partitions move only after session.timeout.ms.
     #[arg(long, env = "EOSFLOW_INSTANCE_ID")]
     pub instance_id: Option<String>,
+    /// The consumer-group protocol: classic, or consumer (KIP-848: the broker assigns, the
+    /// session timeout is the broker's group.consumer.session.timeout.ms).
+    #[arg(long, env = "EOSFLOW_GROUP_PROTOCOL", value_enum)]
+    pub group_protocol: Option<GroupProtocolArg>,
+    /// How long a member may be silent before the group gives its partitions to others (classic
+    /// protocol; e.g. 45s on Kubernetes, where a pod reschedule takes a while).
+    #[arg(value_parser = crate::config::duration_flag, long, env = "EOSFLOW_SESSION_TIMEOUT", value_name = "DURATION")]
+    pub session_timeout: Option<String>,
+    /// A member that does not poll for this long (a sink stuck in one commit) leaves the group;
+    /// classic: at least the session timeout.
+    #[arg(value_parser = crate::config::duration_flag, long, env = "EOSFLOW_MAX_POLL_INTERVAL", value_name = "DURATION")]
+    pub max_poll_interval: Option<String>,
+    /// Fail the consumer for good (a fatal librdkafka error) once this many records are
+    /// committed: `process` must build a new one and go on.
+    #[arg(
+        long,
+        env = "EOSFLOW_INJECT_CONSUMER_FATAL_AFTER",
+        value_name = "RECORDS",
+        help_heading = "Fault injection (drills and tests)"
+    )]
+    pub inject_consumer_fatal_after: Option<u64>,
+    /// Stall the sink this long before one commit (a slow database), e.g. past
+    /// max.poll.interval.ms.
+    #[arg(
+        value_parser = crate::config::duration_flag,
+        long,
+        env = "EOSFLOW_INJECT_SINK_STALL",
+        value_name = "DURATION",
+        help_heading = "Fault injection (drills and tests)"
+    )]
+    pub inject_sink_stall: Option<String>,
+    /// The batch of this run (1-based) that --inject-sink-stall stalls.
+    #[arg(
+        long,
+        env = "EOSFLOW_INJECT_SINK_STALL_AT_BATCH",
+        value_name = "N",
+        default_value_t = 1,
+        help_heading = "Fault injection (drills and tests)"
+    )]
+    pub inject_sink_stall_at_batch: u64,
     /// Most records per sink transaction.
     #[arg(long, env = "EOSFLOW_BATCH_MAX", value_parser = crate::config::at_least_one::<usize>)]
     pub batch_max: Option<usize>,
-    /// Longest wait before a non-full batch is written, in ms.
-    #[arg(long, env = "EOSFLOW_BATCH_LINGER_MS")]
-    pub batch_linger_ms: Option<u64>,
+    /// Longest wait before a non-full batch is written (e.g. 500ms).
+    #[arg(value_parser = crate::config::duration_flag, long, env = "EOSFLOW_BATCH_LINGER", value_name = "DURATION")]
+    pub batch_linger: Option<String>,
     /// Forget the sink's stored offsets and re-process from the beginning (idempotent).
     #[arg(long)]
     pub reset_offsets: bool,
+    /// Go on past records that were deleted (retention) before this group read them, keeping
+    /// each skipped range on record in the sink; without it `process` stops, naming the range.
+    #[arg(long, env = "EOSFLOW_SKIP_LOST_RECORDS")]
+    pub skip_lost_records: bool,
     /// Exit after nothing arrived for this long (e.g. 5s); default: run until stopped.
-    #[arg(long, env = "EOSFLOW_EXIT_WHEN_IDLE")]
+    #[arg(value_name = "DURATION", value_parser = crate::config::duration_flag, long, env = "EOSFLOW_EXIT_WHEN_IDLE")]
     pub exit_when_idle: Option<String>,
     /// Exit after this many records were written.
     #[arg(long)]
@@ -239,6 +327,14 @@ pub struct VerifyArgs {
     /// the newest schema in `avro/`. Must parse strictly and map onto a User.
     #[arg(long, env = "EOSFLOW_READER_SCHEMA", value_name = "PATH")]
     pub reader_schema: Option<PathBuf>,
+    /// The producers' progress topic: what they committed at the source (default
+    /// <topic>.progress).
+    #[arg(long, env = "EOSFLOW_PROGRESS_TOPIC")]
+    pub progress_topic: Option<String>,
+    /// The producers' rejects topic: committed users that never reach the data topic (default
+    /// <topic>.rejects).
+    #[arg(long, env = "EOSFLOW_REJECTS_TOPIC")]
+    pub rejects_topic: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -288,7 +384,7 @@ pub struct ServeArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// Users to produce.
+    /// Users to produce (at most 1000000: the demo broker keeps everything in memory).
     #[arg(long, default_value_t = 1000, value_parser = crate::config::at_least_one::<u64>)]
     pub records: u64,
     /// Users per transaction.
@@ -300,6 +396,9 @@ pub struct DemoArgs {
     /// Rows of the name table to print.
     #[arg(long, default_value_t = 10)]
     pub show: usize,
+    /// Keep the temporary directory of the default SQLite sink (it is removed otherwise).
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -7,22 +7,24 @@ use tokio::runtime::Runtime;
 use tracing::info;
 
 use super::args::{
-    Cli, Command, CommonArgs, Delivery, DemoArgs, MetricsArgs, MockBrokerArgs, ProcessArgs,
-    ProduceArgs, SinkArgs, VerifyArgs,
+    Cli, Command, CommonArgs, Delivery, DemoArgs, GroupProtocolArg, MetricsArgs, MockBrokerArgs,
+    ProcessArgs, ProduceArgs, SinkArgs, VerifyArgs,
 };
+use super::defaults;
 use crate::avro::{load_reader_schema, ReaderSchemaError};
 use crate::config::{parse_duration, pick, FileConfig};
 use crate::core::processor::BatchPolicy;
+use crate::kafka::consumer::{GroupOptions, GroupProtocol};
 use crate::kafka::producer::DeliveryMode;
+use crate::kafka::progress::SideTopics;
 use crate::kafka::KafkaSettings;
 use crate::metrics::{serve_while, ProcessMetrics, ProduceMetrics};
-use crate::pipeline::progress::SideTopics;
+use crate::pipeline::faults::Faults;
 use crate::pipeline::{demo, doctor, process, produce, verify, PipelineError, Shutdown};
 use crate::registry::client::{RegistryAuth, RegistryClient};
 use crate::registry::server::{BasicAuth, RegistryServer};
-use crate::source::generator::Generator;
-use crate::source::http::{HttpSource, HttpSourceConfig};
-use crate::source::Source;
+use crate::sink::SinkUrl;
+use crate::source::SourceSpec;
 
 /// Errors of the CLI layer (everything else arrives already explained by its room).
 #[derive(Debug, thiserror::Error)]
@@ -33,10 +35,6 @@ pub enum CliError {
     Pipeline(#[from] crate::pipeline::PipelineError),
     #[error(transparent)]
     RegistryServer(#[from] crate::registry::server::RegistryServerError),
-    #[error(
-        "unknown source {0:?}: use `generator` (offline) or a randomuser-compatible http(s):// URL"
-    )]
-    UnknownSource(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
@@ -45,6 +43,8 @@ pub enum CliError {
     Doctor(#[from] crate::pipeline::doctor::DoctorError),
     #[error(transparent)]
     KafkaSecurity(#[from] crate::kafka::security::SecurityError),
+    #[error(transparent)]
+    KafkaOptions(#[from] super::security::ResolveError),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsServerError),
 }
@@ -89,11 +89,19 @@ fn registry_client(
 }
 
 fn common(args: &CommonArgs, file: &FileConfig) -> Result<Common, CliError> {
-    let mut kafka = KafkaSettings::new(pick(
+    let bootstrap = pick(
         args.bootstrap.clone(),
         file.kafka.bootstrap.clone(),
-        "127.0.0.1:9092".into(),
-    ));
+        defaults::BOOTSTRAP.into(),
+    );
+    crate::kafka::reach::check_addresses(&bootstrap).map_err(|detail| {
+        crate::config::ConfigError::Value {
+            name: "--bootstrap",
+            value: bootstrap.clone(),
+            detail,
+        }
+    })?;
+    let mut kafka = KafkaSettings::new(bootstrap);
     kafka.properties = super::security::kafka_properties(
         &args.kafka_security,
         &args.kafka_properties,
@@ -102,12 +110,12 @@ fn common(args: &CommonArgs, file: &FileConfig) -> Result<Common, CliError> {
     let timeout = pick(
         args.timeout.clone(),
         file.kafka.timeout.clone(),
-        "30s".into(),
+        defaults::TIMEOUT.into(),
     );
     let registry = pick(
         args.registry.clone(),
         file.registry.url.clone(),
-        "http://127.0.0.1:8081".into(),
+        defaults::REGISTRY.into(),
     );
     Ok(Common {
         kafka,
@@ -117,7 +125,11 @@ fn common(args: &CommonArgs, file: &FileConfig) -> Result<Common, CliError> {
             &file.registry,
         ),
         registry,
-        topic: pick(args.topic.clone(), file.kafka.topic.clone(), "users".into()),
+        topic: pick(
+            args.topic.clone(),
+            file.kafka.topic.clone(),
+            defaults::TOPIC.into(),
+        ),
         timeout: parse_duration("--timeout", &timeout)?,
     })
 }
@@ -140,21 +152,31 @@ fn reader_schema(
     Ok(schema)
 }
 
-/// The sink URL (with `--sink-password`/`EOSFLOW_SINK_PASSWORD` put in) and the table.
-fn sink_url(args: &SinkArgs, file: &FileConfig) -> Result<(String, String), CliError> {
+/// The sink URL and table, with `--sink-password`/`EOSFLOW_SINK_PASSWORD` put in, checked.
+fn sink_url(args: &SinkArgs, file: &FileConfig) -> Result<SinkUrl, CliError> {
     let url = pick(
         args.sink.clone(),
         file.process.sink.clone(),
-        "sqlite://eosflow.db".into(),
+        defaults::SINK.into(),
     );
-    Ok((
-        super::security::sink_url_with_password(&url, args.sink_password.as_ref())?,
-        pick(
-            args.table.clone(),
-            file.process.table.clone(),
-            "users".into(),
-        ),
-    ))
+    let table = pick(
+        args.table.clone(),
+        file.process.table.clone(),
+        defaults::TABLE.into(),
+    );
+    let sink = SinkUrl::parse(&url, &table).map_err(PipelineError::from)?;
+    let Some(password) = args.sink_password.as_ref() else {
+        return Ok(sink);
+    };
+    let shown = sink.redacted();
+    sink.with_password(password).map_err(|detail| {
+        crate::config::ConfigError::Value {
+            name: "--sink-password (EOSFLOW_SINK_PASSWORD)",
+            value: shown,
+            detail,
+        }
+        .into()
+    })
 }
 
 /// Run the command; the exit code says whether it succeeded (verify: whether exact).
@@ -179,7 +201,7 @@ pub fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode, CliError> {
                 };
                 let server =
                     RegistryServer::start_with(args.listen, args.data.clone(), auth).await?;
-                println!("schema registry listening on {}", server.url());
+                crate::outln!("schema registry listening on {}", server.url());
                 // SIGINT or SIGTERM (the signal handlers set the shutdown flag).
                 while !shutdown.requested() {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -198,9 +220,7 @@ pub fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode, CliError> {
                 records: args.records,
                 page_size: args.page_size.max(1),
                 delivery: match args.delivery {
-                    Delivery::Transactional => DeliveryMode::Transactional {
-                        transactional_id: "eosflow-bench".into(),
-                    },
+                    Delivery::Transactional => DeliveryMode::transactional("eosflow-bench"),
                     Delivery::Idempotent => DeliveryMode::Idempotent,
                 },
                 sink: args.sink.clone(),
@@ -262,7 +282,7 @@ fn run_produce(
     let transactional_id = pick(
         args.transactional_id.clone(),
         f.transactional_id.clone(),
-        "eosflow-producer".into(),
+        format!("eosflow-{}", c.topic),
     );
     let mut side = SideTopics::for_topic(&c.topic);
     if let Some(t) = args.rejects_topic.as_ref().or(f.rejects_topic.as_ref()) {
@@ -273,6 +293,26 @@ fn run_produce(
     }
     let duration =
         |name, v: &Option<String>| v.as_deref().map(|d| parse_duration(name, d)).transpose();
+    let txn_timeout = args
+        .transaction_timeout
+        .clone()
+        .or(f.transaction_timeout.clone());
+    let transaction_timeout = duration("--transaction-timeout", &txn_timeout)?
+        .unwrap_or(crate::kafka::producer::DEFAULT_TRANSACTION_TIMEOUT);
+    let faults = Faults {
+        abort_ratio: args.inject_abort_ratio.unwrap_or(0.0),
+        seed: args.inject_seed,
+        stall: duration("--inject-stall", &args.inject_stall)?
+            .map(|d| (args.inject_stall_at_chunk.max(1), d)),
+    };
+    if faults.abort_ratio > 0.0 && delivery == Delivery::Idempotent {
+        return Err(crate::config::ConfigError::Value {
+            name: "--inject-abort-ratio",
+            value: faults.abort_ratio.to_string(),
+            detail: "aborting transactions needs --delivery transactional".into(),
+        }
+        .into());
+    }
     let job = produce::ProduceJob {
         kafka: c.kafka,
         topic: c.topic,
@@ -280,45 +320,34 @@ fn run_produce(
         delivery: match delivery {
             Delivery::Transactional => DeliveryMode::Transactional {
                 transactional_id: transactional_id.clone(),
+                transaction_timeout,
             },
             Delivery::Idempotent => DeliveryMode::Idempotent,
         },
         producer_id: transactional_id,
-        seed: pick(args.seed.clone(), f.seed.clone(), "eosflow".into()),
-        start_page: pick(args.start_page, f.start_page, 1),
-        page_size: pick(args.page_size, f.page_size, 1000),
+        seed: pick(args.seed.clone(), f.seed.clone(), defaults::SEED.into()),
+        start_page: pick(args.start_page, f.start_page, defaults::START_PAGE),
+        page_size: pick(args.page_size, f.page_size, defaults::PAGE_SIZE),
         count: args.count.or(f.count),
         last_page: args.last_page.or(f.last_page),
         run_for: duration("--for", &args.run_for.clone().or(f.run_for.clone()))?,
         every: duration("--every", &args.every.clone().or(f.every.clone()))?,
-        create_partitions: Some(pick(args.partitions, f.partitions, 4)),
+        create_partitions: Some(pick(args.partitions, f.partitions, defaults::PARTITIONS)),
         schema_version: args.schema_version.or(f.schema_version),
+        faults,
         timeout: c.timeout,
     };
-    let source_url = pick(args.source.clone(), f.source.clone(), "generator".into());
-    let mut source: Box<dyn Source> = match source_url.as_str() {
-        "generator" => Box::new(Generator::new()),
-        url if url.starts_with("http://") || url.starts_with("https://") => {
-            // The source's URL is logged and named in errors: scrub any secret it holds.
-            crate::secret::register_url(url);
-            let defaults = HttpSourceConfig::default();
-            Box::new(
-                HttpSource::new(HttpSourceConfig {
-                    url: url.to_string(),
-                    name: pick(
-                        args.source_name.clone(),
-                        f.source_name.clone(),
-                        "randomuser".into(),
-                    ),
-                    nat: args.nat.clone().or(f.nat.clone()),
-                    rate: args.rate.or(f.rate).or(defaults.rate),
-                    ..defaults
-                })
-                .map_err(PipelineError::from)?,
-            )
-        }
-        other => return Err(CliError::UnknownSource(other.into())),
-    };
+    let mut source = crate::source::open(&SourceSpec {
+        location: pick(
+            args.source.clone(),
+            f.source.clone(),
+            defaults::SOURCE.into(),
+        ),
+        name: args.source_name.clone().or(f.source_name.clone()),
+        nat: args.nat.clone().or(f.nat.clone()),
+        rate: args.rate.or(f.rate),
+    })
+    .map_err(PipelineError::from)?;
     let registry = registry_client(&c.registry, &c.registry_auth, c.timeout)?;
     let metrics = crate::metrics::Registry::new();
     let observed = ProduceMetrics::new(&metrics);
@@ -334,7 +363,7 @@ fn run_produce(
         )
         .map_err(CliError::from)
     })?;
-    println!("{summary}");
+    crate::outln!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -348,7 +377,7 @@ fn run_process(
     let c = common(&args.common, file)?;
     let reader = reader_schema(args.reader_schema.as_deref(), file)?;
     let f = &file.process;
-    let (url, table) = sink_url(&args.sink, file)?;
+    let sink_url = sink_url(&args.sink, file)?;
     let dlq_topic = (!args.no_dlq).then(|| {
         args.dlq_topic
             .clone()
@@ -364,16 +393,51 @@ fn run_process(
     let job = process::ProcessJob {
         kafka,
         topic: c.topic,
-        group: pick(
-            args.group.clone(),
-            f.group.clone(),
-            "eosflow-processor".into(),
-        ),
+        group: pick(args.group.clone(), f.group.clone(), defaults::GROUP.into()),
         policy: BatchPolicy {
-            max_records: pick(args.batch_max, f.batch_max, 5000).max(1),
-            linger_ms: pick(args.batch_linger_ms, f.batch_linger_ms, 500),
+            max_records: pick(args.batch_max, f.batch_max, defaults::BATCH_MAX).max(1),
+            linger_ms: parse_duration(
+                "--batch-linger",
+                &pick(
+                    args.batch_linger.clone(),
+                    f.batch_linger.clone(),
+                    defaults::BATCH_LINGER.into(),
+                ),
+            )?
+            .as_millis() as u64,
         },
         reset_offsets: args.reset_offsets,
+        skip_lost_records: args.skip_lost_records,
+        consumer_rebuilds: rebuilds_so_far(),
+        membership: GroupOptions {
+            protocol: match args.group_protocol {
+                Some(GroupProtocolArg::Classic) => GroupProtocol::Classic,
+                Some(GroupProtocolArg::Consumer) => GroupProtocol::Consumer,
+                None => f.group_protocol.unwrap_or_default(),
+            },
+            session_timeout: match args.session_timeout.as_ref().or(f.session_timeout.as_ref()) {
+                Some(t) => parse_duration("--session-timeout", t)?,
+                None => GroupOptions::default().session_timeout,
+            },
+            max_poll_interval: match args
+                .max_poll_interval
+                .as_ref()
+                .or(f.max_poll_interval.as_ref())
+            {
+                Some(t) => parse_duration("--max-poll-interval", t)?,
+                None => GroupOptions::default().max_poll_interval,
+            },
+            statistics: None,
+        },
+        faults: process::ProcessFaults {
+            consumer_fatal_after: args.inject_consumer_fatal_after,
+            sink_stall: args
+                .inject_sink_stall
+                .as_deref()
+                .map(|d| parse_duration("--inject-sink-stall", d))
+                .transpose()?
+                .map(|d| (args.inject_sink_stall_at_batch.max(1), d)),
+        },
         exit_when_idle: args
             .exit_when_idle
             .as_deref()
@@ -384,7 +448,19 @@ fn run_process(
         dlq_topic,
         timeout: c.timeout,
     };
-    let sink = crate::sink::open(&url, &table).map_err(PipelineError::from)?;
+    let m = job.membership;
+    if m.protocol == GroupProtocol::Classic && m.max_poll_interval < m.session_timeout {
+        return Err(crate::config::ConfigError::Value {
+            name: "--max-poll-interval",
+            value: format!("{:?}", m.max_poll_interval),
+            detail: format!(
+                "the classic group protocol wants it at least the session timeout ({:?}, --session-timeout)",
+                m.session_timeout
+            ),
+        }
+        .into());
+    }
+    let sink = sink_url.open().map_err(PipelineError::from)?;
     let registry = registry_client(&c.registry, &c.registry_auth, c.timeout)?;
     let metrics = crate::metrics::Registry::new();
     let observed = ProcessMetrics::new(&metrics);
@@ -392,9 +468,50 @@ fn run_process(
         let handle = runtime.handle();
         process::run_with_metrics(&job, sink, &registry, &reader, handle, shutdown, &observed)
             .map_err(CliError::from)
-    })?;
-    println!("{summary}");
+    });
+    let summary = match summary {
+        Err(CliError::Pipeline(PipelineError::ConsumerFailed { group, detail }))
+            if job.consumer_rebuilds < process::MAX_CONSUMER_REBUILDS =>
+        {
+            return Err(rebuild(&group, &detail, job.consumer_rebuilds + 1));
+        }
+        other => other?,
+    };
+    crate::outln!("{summary}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The environment variable that counts a processor's rebuilds across its re-executions
+/// (internal: set by eosflow for itself).
+const REBUILDS_ENV: &str = "EOSFLOW_CONSUMER_REBUILDS";
+
+fn rebuilds_so_far() -> u32 {
+    std::env::var(REBUILDS_ENV)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Rebuild the processor after a fatal consumer error by executing this binary again with the
+/// same arguments: librdkafka cannot tear a fatally failed consumer down in-process, and a new
+/// process is a clean new member that seeks to the sink's offsets. Returns only if the
+/// re-execution itself fails.
+fn rebuild(group: &str, detail: &str, rebuilds: u32) -> CliError {
+    use std::os::unix::process::CommandExt;
+    tracing::error!(group, error = %detail, rebuilds, "the Kafka consumer failed for good; rebuilding the processor (the batch not in the sink is dropped, the sink's offsets stand)");
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return PipelineError::Other(format!("cannot rebuild the processor after a fatal consumer error ({detail}): the binary's path is unknown: {e}")).into(),
+    };
+    let err = std::process::Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .env(REBUILDS_ENV, rebuilds.to_string())
+        .exec();
+    PipelineError::Other(format!(
+        "cannot rebuild the processor after a fatal consumer error ({detail}): executing {} failed: {err}",
+        exe.display()
+    ))
+    .into()
 }
 
 fn run_verify(
@@ -404,28 +521,42 @@ fn run_verify(
 ) -> Result<ExitCode, CliError> {
     let c = common(&args.common, file)?;
     let reader = reader_schema(args.reader_schema.as_deref(), file)?;
-    let (url, table) = sink_url(&args.sink, file)?;
-    let mut sink = crate::sink::open(&url, &table).map_err(PipelineError::from)?;
+    let mut sink = sink_url(&args.sink, file)?
+        .open()
+        .map_err(PipelineError::from)?;
     let registry = registry_client(&c.registry, &c.registry_auth, c.timeout)?;
     let dlq_topic = args
         .dlq_topic
         .clone()
         .or(file.process.dlq_topic.clone())
         .unwrap_or_else(|| format!("{}.dlq", c.topic));
-    let report = verify::run(
-        &c.kafka,
-        &c.topic,
-        &dlq_topic,
-        sink.as_mut(),
-        &registry,
-        &reader,
-        runtime.handle(),
-        c.timeout,
-    )?;
+    let mut side = SideTopics::for_topic(&c.topic);
+    if let Some(t) = args
+        .rejects_topic
+        .as_ref()
+        .or(file.produce.rejects_topic.as_ref())
+    {
+        side.rejects = t.clone();
+    }
+    if let Some(t) = args
+        .progress_topic
+        .as_ref()
+        .or(file.produce.progress_topic.as_ref())
+    {
+        side.progress = t.clone();
+    }
+    let job = verify::VerifyJob {
+        kafka: &c.kafka,
+        topic: &c.topic,
+        dlq_topic: &dlq_topic,
+        side: &side,
+        timeout: c.timeout,
+    };
+    let report = verify::run(&job, sink.as_mut(), &registry, &reader, runtime.handle())?;
     if args.json {
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
-        println!("{report}");
+        crate::outln!("{report}");
     }
     Ok(if report.exact() {
         ExitCode::SUCCESS
@@ -441,13 +572,13 @@ fn run_doctor(
     runtime: &Runtime,
 ) -> Result<ExitCode, CliError> {
     let c = common(&args.common, file)?;
-    let (sink, table) = sink_url(&args.sink, file)?;
+    let sink = sink_url(&args.sink, file)?;
     let transactional = match args.delivery {
         Some(d) => d == Delivery::Transactional,
         None => file.produce.delivery.as_deref() != Some("idempotent"),
     };
     let timeout = match (&args.common.timeout, &file.kafka.timeout) {
-        (None, None) => Duration::from_secs(5),
+        (None, None) => parse_duration("--timeout", defaults::DOCTOR_TIMEOUT)?,
         _ => c.timeout,
     };
     let options = doctor::DoctorOptions {
@@ -463,7 +594,6 @@ fn run_doctor(
         registry: c.registry,
         registry_auth: c.registry_auth,
         sink,
-        table,
         timeout,
     };
     let probe = doctor::validate(&options)?;
@@ -473,7 +603,7 @@ fn run_doctor(
     } else {
         report.text()
     };
-    print!("{}", crate::secret::scrub(&out));
+    crate::out!("{}", crate::secret::scrub(&out));
     Ok(ExitCode::from(report.exit_code()))
 }
 
@@ -484,6 +614,7 @@ fn run_demo(args: &DemoArgs, runtime: &Runtime, shutdown: &Shutdown) -> Result<E
             page_size: args.page_size,
             sink: args.sink.clone(),
             show: args.show,
+            keep: args.keep,
         },
         runtime,
         shutdown,
@@ -511,7 +642,7 @@ fn run_mock_broker(args: &MockBrokerArgs, shutdown: &Shutdown) -> Result<ExitCod
             .create_topic(name, partitions)
             .map_err(PipelineError::from)?;
     }
-    println!("bootstrap={}", broker.bootstrap());
+    crate::outln!("bootstrap={}", broker.bootstrap());
     eprintln!("in-memory MockCluster (not a real Kafka: it shows aborted records and does not fence); stop with Ctrl-C");
     while !shutdown.requested() {
         std::thread::sleep(Duration::from_millis(100));

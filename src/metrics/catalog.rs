@@ -45,6 +45,8 @@ pub struct ProcessMetrics {
     pub assigned: Gauge,
     /// librdkafka statistics interval for the lag gauges (None: metrics nobody reads).
     pub lag_interval: Option<Duration>,
+    /// `/healthz` and `/readyz`.
+    pub health: super::health::Health,
 }
 
 impl ProcessMetrics {
@@ -93,6 +95,7 @@ impl ProcessMetrics {
                 "Partitions currently assigned to this member.",
             ),
             lag_interval: Some(LAG_INTERVAL),
+            health: r.health().clone(),
         }
     }
 
@@ -117,6 +120,8 @@ pub struct ProduceMetrics {
     pub aborts: Counter,
     pub resends: Counter,
     pub commit_seconds: Histogram,
+    /// `/healthz` and `/readyz`.
+    pub health: super::health::Health,
 }
 
 impl ProduceMetrics {
@@ -161,6 +166,7 @@ impl ProduceMetrics {
                 "Time of the successful commit_transaction call of each committed transaction.",
                 LATENCY_BUCKETS,
             ),
+            health: r.health().clone(),
         }
     }
 

@@ -5,13 +5,15 @@
 //! |---|---|
 //! | `mod.rs` | the registry, the metric handles, the text encoder |
 //! | [`catalog`] | every metric eosflow exports: names, help, labels ([`ProcessMetrics`], [`ProduceMetrics`]) |
-//! | [`serve`] | the adapter: `GET /metrics` over HTTP (axum) for as long as a job runs |
+//! | [`health`] | liveness and readiness of the running job (`/healthz`, `/readyz`) |
+//! | [`serve`] | the adapter: `GET /metrics`, `/healthz`, `/readyz` over HTTP (axum) for as long as a job runs |
 //!
 //! Handles are cheap clones of shared atomics: the jobs update them on their own threads without
 //! locks (labelled families lock only to find or create a series), and a scrape reads them. A
 //! family is exported in registration order, its series sorted by label values.
 
 pub mod catalog;
+pub mod health;
 pub mod serve;
 
 use std::collections::BTreeMap;
@@ -229,11 +231,17 @@ impl GaugeVec {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     families: Arc<Mutex<Vec<Family>>>,
+    health: health::Health,
 }
 
 impl Registry {
     pub fn new() -> Self {
         Registry::default()
+    }
+
+    /// The liveness and readiness of the job this registry belongs to.
+    pub fn health(&self) -> &health::Health {
+        &self.health
     }
 
     fn register(

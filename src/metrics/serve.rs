@@ -1,4 +1,5 @@
-//! The HTTP side of metrics: `GET /metrics` answers the registry in the text exposition format.
+//! The HTTP side of metrics: `GET /metrics` answers the registry in the text exposition format;
+//! `GET /healthz` and `GET /readyz` answer the job's [`Health`](super::health::Health).
 //! [`serve_while`] binds before a job starts, logs the address and stops when the job ends.
 
 use std::net::SocketAddr;
@@ -6,6 +7,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -37,6 +39,26 @@ async fn metrics(State(registry): State<Registry>) -> impl IntoResponse {
     ([(CONTENT_TYPE, super::CONTENT_TYPE)], registry.encode())
 }
 
+/// 200 while the job's loop runs, 503 naming how long it has been stuck.
+async fn healthz(State(registry): State<Registry>) -> impl IntoResponse {
+    match registry.health().live(super::health::STALE_AFTER) {
+        Ok(()) => (StatusCode::OK, "ok\n".to_string()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+    }
+}
+
+/// 200 once the job is past its start and until it stops, 503 otherwise.
+async fn readyz(State(registry): State<Registry>) -> impl IntoResponse {
+    if registry.health().ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: starting or stopping\n",
+        )
+    }
+}
+
 impl MetricsServer {
     /// Bind `listen` (port 0 picks a free port) and serve `registry` in a background task.
     pub async fn start(
@@ -53,6 +75,8 @@ impl MetricsServer {
         let local_addr = listener.local_addr().map_err(bind_err)?;
         let app = Router::new()
             .route("/metrics", get(metrics))
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
             .with_state(registry);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::runtime::Runtime;
 
-use super::progress::SideTopics;
 use super::{process, produce, PipelineError, Shutdown};
 use crate::avro::history::newest_parsed;
 use crate::core::processor::BatchPolicy;
 use crate::kafka::mock::DemoBroker;
 use crate::kafka::producer::DeliveryMode;
+use crate::kafka::progress::SideTopics;
 use crate::kafka::KafkaSettings;
 use crate::registry::client::RegistryClient;
 use crate::registry::server::RegistryServer;
@@ -69,9 +69,9 @@ pub fn run(opts: &BenchOptions, runtime: &Runtime) -> Result<(), PipelineError> 
         side,
         producer_id: format!("{topic}-producer"),
         delivery: match &opts.delivery {
-            DeliveryMode::Transactional { .. } => DeliveryMode::Transactional {
-                transactional_id: format!("{topic}-producer"),
-            },
+            DeliveryMode::Transactional { .. } => {
+                DeliveryMode::transactional(format!("{topic}-producer"))
+            }
             DeliveryMode::Idempotent => DeliveryMode::Idempotent,
         },
         seed: "bench".into(),
@@ -83,6 +83,7 @@ pub fn run(opts: &BenchOptions, runtime: &Runtime) -> Result<(), PipelineError> 
         every: None,
         create_partitions: mock.is_none().then_some(4),
         schema_version: None,
+        faults: super::faults::Faults::none(),
         timeout,
     };
     let p = produce::run(
@@ -93,7 +94,7 @@ pub fn run(opts: &BenchOptions, runtime: &Runtime) -> Result<(), PipelineError> 
         &shutdown,
     )?;
     let secs = p.elapsed.as_secs_f64().max(1e-9);
-    println!(
+    crate::outln!(
         "produce  broker={broker_name} delivery={} records={} page_size={} chunks={} elapsed={:.2}s rate={:.0} users/s ({:.1} ms per chunk; a 100 ms-per-commit cap would allow {:.0} users/s)",
         if matches!(opts.delivery, DeliveryMode::Idempotent) { "idempotent" } else { "transactional" },
         p.users,
@@ -120,6 +121,10 @@ pub fn run(opts: &BenchOptions, runtime: &Runtime) -> Result<(), PipelineError> 
             exit_when_idle: Some(Duration::from_secs(2)),
             max_records: Some(opts.records),
             dlq_topic: None,
+            membership: crate::kafka::consumer::GroupOptions::default(),
+            faults: process::ProcessFaults::none(),
+            skip_lost_records: false,
+            consumer_rebuilds: 0,
             timeout,
         };
         let s = process::run(
@@ -131,7 +136,7 @@ pub fn run(opts: &BenchOptions, runtime: &Runtime) -> Result<(), PipelineError> 
             &shutdown,
         )?;
         let wall = started.elapsed().as_secs_f64();
-        println!(
+        crate::outln!(
             "process  broker={broker_name} sink={describe} records={} batches={} batch_max={} elapsed={wall:.2}s (incl. group join) rate={:.0} records/s",
             s.records,
             s.batches,

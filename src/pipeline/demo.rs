@@ -5,15 +5,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::runtime::Runtime;
 
-use super::progress::SideTopics;
 use super::{process, produce, verify, PipelineError, Shutdown};
 use crate::avro::history::newest_parsed;
 use crate::core::processor::BatchPolicy;
 use crate::kafka::mock::DemoBroker;
 use crate::kafka::producer::DeliveryMode;
+use crate::kafka::progress::SideTopics;
 use crate::kafka::KafkaSettings;
 use crate::registry::client::RegistryClient;
 use crate::registry::server::RegistryServer;
+use crate::sink::SinkUrl;
 use crate::source::generator::Generator;
 use crate::source::{PageRequest, Source};
 
@@ -24,10 +25,36 @@ pub struct DemoOptions {
     pub page_size: u32,
     pub sink: Option<String>,
     pub show: usize,
+    /// Keep the temporary directory of the default SQLite sink (removed otherwise).
+    pub keep: bool,
 }
 
 const TOPIC: &str = "users";
 const SEED: &str = "demo";
+
+/// The most users the demo runs: the demo broker holds every record in memory.
+pub const MAX_RECORDS: u64 = 1_000_000;
+
+/// MockCluster keeps at most 5 MiB (and 100 000 message sets) per partition and silently drops
+/// the oldest data beyond that (librdkafka's `rdkafka_mock.c`). The demo gives each partition at
+/// most this many users (~600 bytes each with framing: a third of the limit) so nothing is ever
+/// dropped.
+const USERS_PER_PARTITION: u64 = 3_000;
+
+/// Partitions of the demo topic for `records` users: at least 4.
+pub fn partitions_for(records: u64) -> i32 {
+    i32::try_from(records.div_ceil(USERS_PER_PARTITION).max(4)).unwrap_or(i32::MAX)
+}
+
+/// Why the demo refuses to start.
+pub fn refuse(opts: &DemoOptions) -> Option<String> {
+    (opts.records > MAX_RECORDS).then(|| {
+        format!(
+            "--records {}: the demo broker keeps every record in memory and runs at most {MAX_RECORDS} users. For more, run against a real Kafka: `scripts/local-stack up`, then `eosflow produce` and `eosflow process` (README: Run it on your machine)",
+            opts.records
+        )
+    })
+}
 
 /// Run the demo; true when verify is exact.
 pub fn run(
@@ -35,39 +62,62 @@ pub fn run(
     runtime: &Runtime,
     shutdown: &Shutdown,
 ) -> Result<bool, PipelineError> {
+    if let Some(why) = refuse(opts) {
+        return Err(PipelineError::Other(why));
+    }
+    // The sink first: a wrong URL or a database that is down fails before anything is produced.
+    let (temp, sink_url) = match &opts.sink {
+        Some(url) => (None, url.clone()),
+        None => {
+            let dir = fresh_dir()?;
+            let url = format!("sqlite://{}", dir.join("eosflow-demo.db").display());
+            (Some(dir), url)
+        }
+    };
+    let sink_url = SinkUrl::parse(&sink_url, "users")?;
+    sink_url.open()?.ensure_schema()?;
+    let result = run_with(opts, &sink_url, runtime, shutdown);
+    if let Some(dir) = temp {
+        if opts.keep {
+            crate::outln!("kept:     {} (--keep)", dir.display());
+        } else if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the demo directory");
+        }
+    }
+    result
+}
+
+fn run_with(
+    opts: &DemoOptions,
+    sink_url: &SinkUrl,
+    runtime: &Runtime,
+    shutdown: &Shutdown,
+) -> Result<bool, PipelineError> {
     let broker = DemoBroker::start(1)?;
-    println!(
+    crate::outln!(
         "broker:   {} — an IN-MEMORY DEMO BROKER (librdkafka MockCluster), not a real Kafka: it does not hide aborted transactions or fence zombies; eosflow stays exact anyway (deterministic ids)",
         broker.bootstrap()
     );
-    broker.create_topic(TOPIC, 4)?;
+    let partitions = partitions_for(opts.records);
+    broker.create_topic(TOPIC, partitions)?;
     let server = runtime
         .block_on(RegistryServer::start(([127, 0, 0, 1], 0).into(), None))
         .map_err(|e| PipelineError::Other(e.to_string()))?;
-    println!("registry: {} (embedded, in memory)", server.url());
-    let sink_url = match &opts.sink {
-        Some(url) => url.clone(),
-        None => format!(
-            "sqlite://{}",
-            fresh_dir()?.join("eosflow-demo.db").display()
-        ),
-    };
-    println!("sink:     {sink_url}");
+    crate::outln!("registry: {} (embedded, in memory)", server.url());
+    crate::outln!("sink:     {}", sink_url.redacted());
     let kafka = KafkaSettings::new(broker.bootstrap());
     let timeout = Duration::from_secs(30);
     let registry = RegistryClient::new(&server.url(), timeout)?;
 
     let side = SideTopics::for_topic(TOPIC);
-    broker.create_topic(&side.rejects, 4)?;
+    broker.create_topic(&side.rejects, partitions)?;
     broker.create_topic(&side.progress, 1)?;
-    broker.create_topic(&format!("{TOPIC}.dlq"), 4)?;
+    broker.create_topic(&format!("{TOPIC}.dlq"), partitions)?;
     let produce_job = produce::ProduceJob {
         kafka: kafka.clone(),
         topic: TOPIC.into(),
-        side,
-        delivery: DeliveryMode::Transactional {
-            transactional_id: "eosflow-demo-producer".into(),
-        },
+        side: side.clone(),
+        delivery: DeliveryMode::transactional("eosflow-demo-producer"),
         producer_id: "eosflow-demo-producer".into(),
         seed: SEED.into(),
         start_page: 1,
@@ -78,6 +128,7 @@ pub fn run(
         every: None,
         create_partitions: None,
         schema_version: None,
+        faults: super::faults::Faults::none(),
         timeout,
     };
     let mut generator = Generator::new();
@@ -88,7 +139,7 @@ pub fn run(
         runtime.handle(),
         shutdown,
     )?;
-    println!("produce:  {produced}");
+    crate::outln!("produce:  {produced}");
 
     let process_job = process::ProcessJob {
         kafka: kafka.clone(),
@@ -102,9 +153,13 @@ pub fn run(
         exit_when_idle: Some(Duration::from_secs(2)),
         max_records: Some(opts.records),
         dlq_topic: Some(format!("{TOPIC}.dlq")),
+        membership: crate::kafka::consumer::GroupOptions::default(),
+        faults: process::ProcessFaults::none(),
+        skip_lost_records: false,
+        consumer_rebuilds: 0,
         timeout,
     };
-    let sink = crate::sink::open(&sink_url, "users")?;
+    let sink = sink_url.open()?;
     let reader = newest_parsed();
     let processed = process::run(
         &process_job,
@@ -114,25 +169,31 @@ pub fn run(
         runtime.handle(),
         shutdown,
     )?;
-    println!("process:  {processed}");
+    crate::outln!("process:  {processed}");
 
-    let mut sink = crate::sink::open(&sink_url, "users")?;
+    let mut sink = sink_url.open()?;
     print_names(&mut generator, sink.as_mut(), opts)?;
+    let dlq_topic = format!("{TOPIC}.dlq");
+    let verify_job = verify::VerifyJob {
+        kafka: &kafka,
+        topic: TOPIC,
+        dlq_topic: &dlq_topic,
+        side: &side,
+        timeout,
+    };
+    // Against the source, not only the topic: a demo broker that dropped records cannot pass.
     let report = verify::run(
-        &kafka,
-        TOPIC,
-        &format!("{TOPIC}.dlq"),
+        &verify_job,
         sink.as_mut(),
         &registry,
         reader,
         runtime.handle(),
-        timeout,
     )?;
-    println!(
+    crate::outln!(
         "verify:   {}",
         serde_json::to_string(&report).unwrap_or_default()
     );
-    println!("{report}");
+    crate::outln!("{report}");
     runtime.block_on(server.stop());
     Ok(report.exact())
 }
@@ -155,23 +216,25 @@ fn print_names(
         page: 1,
         size: opts.page_size.max(1),
     })?;
-    println!(
+    crate::outln!(
         "\n{:<38} {:<16} {:<16} email",
-        "id (UUIDv5)", "first_name", "last_name"
+        "id (UUIDv5)",
+        "first_name",
+        "last_name"
     );
     for user in page.users.iter().take(show) {
         match sink.get(user.key())? {
-            Some(row) => println!(
+            Some(row) => crate::outln!(
                 "{:<38} {:<16} {:<16} {}",
                 user.key(),
                 row.first_name,
                 row.last_name,
                 row.email
             ),
-            None => println!("{:<38} (missing from the sink)", user.key()),
+            None => crate::outln!("{:<38} (missing from the sink)", user.key()),
         }
     }
-    println!();
+    crate::outln!();
     Ok(())
 }
 
@@ -188,4 +251,29 @@ fn fresh_dir() -> Result<std::path::PathBuf, PipelineError> {
         ))
     })?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_grow_with_the_records_and_large_runs_are_refused() {
+        assert_eq!(partitions_for(1000), 4);
+        assert_eq!(partitions_for(100_000), 34);
+        assert_eq!(partitions_for(MAX_RECORDS), 334);
+        let opts = |records| DemoOptions {
+            records,
+            page_size: 100,
+            sink: None,
+            show: 0,
+            keep: false,
+        };
+        assert!(refuse(&opts(MAX_RECORDS)).is_none());
+        let why = refuse(&opts(MAX_RECORDS + 1)).expect("refused");
+        assert!(
+            why.contains("in memory") && why.contains("local-stack"),
+            "{why}"
+        );
+    }
 }

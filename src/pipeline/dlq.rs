@@ -1,111 +1,37 @@
-//! Poison records: what makes a record one, and the dead-letter record it becomes.
+//! The dead-letter record a poison record becomes (what makes a record poison is decided by the
+//! record decoder, [`super::decode`]).
 //!
 //! A record that cannot become a row — not Confluent-framed, an unknown schema id, corrupt or
 //! truncated Avro, a schema that does not match the User reader, or a user that fails validation —
-//! goes to the dead-letter topic (default `<topic>.dlq`) with its key and value untouched and
-//! these headers:
+//! goes to the dead-letter topic (default `<topic>.dlq`, compacted) with its value untouched, keyed
+//! by its source position `topic/partition@offset`, and these headers:
 //!
 //! | header | value |
 //! |---|---|
+//! | `eosflow.source.key` | the record's own key (absent when it had none) |
+//! | `eosflow.source.value` | `null` when the record had no value (the letter's value is then empty, never a tombstone) |
 //! | `eosflow.error.class` | `empty-value`, `bad-magic`, `truncated-header`, `unknown-schema-id`, `invalid-schema`, `corrupt-avro`, `schema-mismatch`, `invalid-user` |
 //! | `eosflow.error.message` | the full error text |
 //! | `eosflow.source.topic` / `.partition` / `.offset` | where the record was read |
 //! | `eosflow.time` | when it was dead-lettered (ms since the Unix epoch) |
 //!
 //! The dead letter is acknowledged before the batch that moves the offset past the record commits,
-//! so a record is never dropped; a crash between the two can repeat a dead letter, recognisable
-//! by its source coordinates.
+//! so a record is never dropped. A crash between the two repeats the letter with the same key, so
+//! it replaces the first one (compaction; a reader keyed by it sees one letter) and `verify`
+//! counts dead letters by source position.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::avro::{CodecError, WireError};
+pub use super::decode::Poison;
 use crate::kafka::producer::OutRecord;
-use crate::model::User;
-use crate::registry::client::RegistryError;
-use crate::source::randomuser::{email_problem, parse_timestamp, phone_problem, GENDERS};
 
-/// Why a record cannot become a row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Poison {
-    pub class: &'static str,
-    pub message: String,
-}
+/// The dead-letter topic's cleanup policy: compacted, since each letter's key is its source
+/// position. Never a tombstone: a poison record without a value gets an empty one.
+pub const DLQ_CLEANUP: (&str, &str) = ("cleanup.policy", "compact");
 
-impl Poison {
-    pub fn wire(e: &WireError) -> Self {
-        let class = match e {
-            WireError::Empty => "empty-value",
-            WireError::BadMagic { .. } => "bad-magic",
-            WireError::Truncated { .. } => "truncated-header",
-        };
-        Poison {
-            class,
-            message: e.to_string(),
-        }
-    }
-
-    /// None for transient registry errors: those are retried, never dead-lettered.
-    pub fn registry(e: &RegistryError) -> Option<Self> {
-        let class = match e {
-            RegistryError::UnknownSchemaId { .. } => "unknown-schema-id",
-            RegistryError::InvalidSchema { .. } => "invalid-schema",
-            _ => return None,
-        };
-        Some(Poison {
-            class,
-            message: e.to_string(),
-        })
-    }
-
-    pub fn codec(e: &CodecError) -> Self {
-        let class = match e {
-            CodecError::Mismatch { .. } | CodecError::Incompatible { .. } => "schema-mismatch",
-            _ => "corrupt-avro",
-        };
-        Poison {
-            class,
-            message: e.to_string(),
-        }
-    }
-}
-
-/// The checks the producer's validation applies, on a decoded user (a record from another
-/// producer may not have been validated).
-pub fn invalid_user(u: &User) -> Option<Poison> {
-    let mut problems = Vec::new();
-    for (name, value) in [
-        ("first_name", &u.first_name),
-        ("last_name", &u.last_name),
-        ("username", &u.username),
-    ] {
-        if value.trim().is_empty() {
-            problems.push(format!("{name}: empty"));
-        }
-    }
-    if !GENDERS.contains(&u.gender.as_str()) {
-        problems.push(format!("gender: {:?} is not one of {GENDERS:?}", u.gender));
-    }
-    if let Some(p) = email_problem(&u.email) {
-        problems.push(format!("email: {p}"));
-    }
-    if let Some(p) = phone_problem(&u.phone) {
-        problems.push(format!("phone: {p}"));
-    }
-    for (name, value) in [("dob", &u.dob), ("registered_date", &u.registered_date)] {
-        if parse_timestamp(value).is_none() {
-            problems.push(format!("{name}: {value:?} is not an ISO-8601 timestamp"));
-        }
-    }
-    if u.source_page < 1 || u.source_index < 0 {
-        problems.push(format!(
-            "identity: page {} index {} out of range",
-            u.source_page, u.source_index
-        ));
-    }
-    (!problems.is_empty()).then(|| Poison {
-        class: "invalid-user",
-        message: problems.join("; "),
-    })
+/// The key of the dead letter for the record at `topic/partition@offset`.
+pub fn letter_key(topic: &str, partition: i32, offset: i64) -> String {
+    format!("{topic}/{partition}@{offset}")
 }
 
 /// The dead letter for a record read at `topic/partition@offset`.
@@ -121,7 +47,19 @@ pub fn dead_letter(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    OutRecord::raw(dlq_topic, key, value)
+    let key_header = key.map(<[u8]>::to_vec);
+    let mut letter = OutRecord::raw(
+        dlq_topic,
+        Some(letter_key(topic, partition, offset).as_bytes()),
+        Some(value.unwrap_or_default()),
+    );
+    if let Some(original) = key_header {
+        letter = letter.header("eosflow.source.key", original);
+    }
+    if value.is_none() {
+        letter = letter.header("eosflow.source.value", "null");
+    }
+    letter
         .header("eosflow.error.class", poison.class)
         .header("eosflow.error.message", poison.message.as_bytes())
         .header("eosflow.source.topic", topic)
@@ -135,57 +73,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classes() {
-        assert_eq!(
-            Poison::wire(&WireError::BadMagic { found: 1 }).class,
-            "bad-magic"
-        );
-        assert_eq!(Poison::wire(&WireError::Empty).class, "empty-value");
-        let unknown = RegistryError::UnknownSchemaId {
-            id: 9,
-            url: "u".into(),
-        };
-        assert_eq!(
-            Poison::registry(&unknown).map(|p| p.class),
-            Some("unknown-schema-id")
-        );
-        let down = RegistryError::Unavailable {
-            url: "u".into(),
-            detail: "d".into(),
-        };
-        assert_eq!(
-            Poison::registry(&down),
-            None,
-            "transient: retried, not dead-lettered"
-        );
-        assert_eq!(
-            Poison::codec(&CodecError::Trailing { trailing: 1 }).class,
-            "corrupt-avro"
-        );
-        let incompatible = CodecError::Incompatible {
-            id: 3,
-            reasons: "TYPE_MISMATCH at /fields/12/type: ...".into(),
-        };
-        let poison = Poison::codec(&incompatible);
-        assert_eq!(poison.class, "schema-mismatch");
-        assert!(
-            poison.message.contains("TYPE_MISMATCH"),
-            "{}",
-            poison.message
-        );
-    }
-
-    #[test]
     fn headers_and_untouched_payload() {
         let p = Poison {
             class: "bad-magic",
             message: "m".into(),
         };
-        let r = dead_letter("t.dlq", ("t", 2, 17), None, Some(b"\x01xyz"), &p);
-        assert_eq!((r.key, r.value.as_deref()), (None, Some(&b"\x01xyz"[..])));
+        let r = dead_letter("t.dlq", ("t", 2, 17), Some(b"k"), Some(b"\x01xyz"), &p);
+        assert_eq!(
+            (r.key.as_deref(), r.value.as_deref()),
+            (Some(&b"t/2@17"[..]), Some(&b"\x01xyz"[..]))
+        );
+        let null = dead_letter("t.dlq", ("t", 2, 18), None, None, &p);
+        assert_eq!(null.value.as_deref(), Some(&b""[..]), "never a tombstone");
+        let nh: std::collections::BTreeMap<_, _> = null.headers.into_iter().collect();
+        assert_eq!(nh["eosflow.source.value"], b"null");
+        assert!(!nh.contains_key("eosflow.source.key"));
         let h: std::collections::BTreeMap<_, _> = r.headers.into_iter().collect();
         assert_eq!(h["eosflow.error.class"], b"bad-magic");
         assert_eq!(h["eosflow.source.partition"], b"2");
+        assert_eq!(h["eosflow.source.key"], b"k");
         assert_eq!(h["eosflow.source.offset"], b"17");
         assert!(h.contains_key("eosflow.time"));
     }

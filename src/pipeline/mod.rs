@@ -6,18 +6,22 @@
 //! - [`verify`]: reconcile the topic with the sink.
 //! - [`demo`]: all of it on one machine with an in-memory broker and the embedded registry.
 //! - [`doctor`]: check the broker (and its transaction support), topics, registry and sink.
+//! - [`schema`]: schema evolution checks on files and against a registry subject.
+//! - [`decode`]: the one record decoder (a record value → a validated User, or poison).
 //!
 //! Jobs are synchronous (librdkafka's base clients and the SQL drivers are); the few async calls
 //! (registry) run on a tokio runtime handle the caller passes in.
 
 pub mod bench;
+pub mod decode;
 pub mod demo;
 pub mod dlq;
 pub mod doctor;
+pub mod faults;
 pub mod meter;
 pub mod process;
 pub mod produce;
-pub mod progress;
+pub mod schema;
 pub mod verify;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,8 +53,66 @@ pub enum PipelineError {
         offset: i64,
         detail: String,
     },
+    #[error("lost every Kafka broker of {bootstrap} for {waited_ms} ms: stopping. The sink holds everything up to {}; a restart continues exactly from there", positions(.committed))]
+    BrokersLost {
+        bootstrap: String,
+        waited_ms: u64,
+        committed: std::collections::BTreeMap<i32, i64>,
+    },
+    #[error("the sink stopped taking writes: {source}. It holds everything up to {}; a restart continues exactly from there", positions(.committed))]
+    SinkStopped {
+        source: Box<SinkError>,
+        committed: std::collections::BTreeMap<i32, i64>,
+    },
+    #[error("the producer stopped: {source}{}. The last committed cursor is seed {:?} page {} index {}; a restart resumes there", .why.as_deref().map(|w| format!(". Why: {w}")).unwrap_or_default(), .cursor.seed, .cursor.page, .cursor.index)]
+    ProducerStopped {
+        source: Box<KafkaAdapterError>,
+        /// What the cluster says about it (e.g. too few in-sync replicas), when it says.
+        why: Option<String>,
+        cursor: crate::core::producer::Cursor,
+    },
+    #[error("the Kafka consumer of group {group:?} failed for good: {detail}")]
+    ConsumerFailed { group: String, detail: String },
+    #[error("{}", lost_message(.topic, .group, .gaps))]
+    RecordsLost {
+        topic: String,
+        group: String,
+        gaps: Vec<crate::core::processor::Skipped>,
+    },
     #[error("{0}")]
     Other(String),
+}
+
+/// `partition 0 offset 12, partition 1 offset 7` (or "nothing yet").
+fn positions(committed: &std::collections::BTreeMap<i32, i64>) -> String {
+    if committed.is_empty() {
+        return "nothing yet".into();
+    }
+    committed
+        .iter()
+        .map(|(p, o)| format!("partition {p} offset {o}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What `process` says when records were deleted before its group read them.
+fn lost_message(topic: &str, group: &str, gaps: &[crate::core::processor::Skipped]) -> String {
+    let ranges: Vec<String> = gaps
+        .iter()
+        .map(|g| {
+            format!(
+                "partition {}: stored offset {}, log start {} ({} offsets gone)",
+                g.partition,
+                g.from,
+                g.to,
+                g.len()
+            )
+        })
+        .collect();
+    format!(
+        "records of topic {topic} were deleted before group {group:?} read them ({}): retention (retention.ms / retention.bytes) or DeleteRecords removed them while the processor was behind. Nothing was skipped and nothing is committed past them. Raise the topic's retention and re-produce them if you can; or run with --skip-lost-records to go on past them, each range kept on record in the sink (`eosflow verify` then reports them as lost)",
+        ranges.join("; ")
+    )
 }
 
 macro_rules! boxed_from {

@@ -4,20 +4,22 @@
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
+use serde_json::json;
 use tokio::runtime::Handle;
 use tracing::{info, warn};
 
+use super::faults::{canary, Faults};
 use super::meter::Meter;
-use super::progress::{self, SideTopics};
 use super::{PipelineError, Shutdown};
 use crate::avro::{encode_user, frame, newest_user_schema, user_schema_history, SchemaFile};
-use crate::core::producer::{resume, Chunk, Cursor, Plan, Progress, Resume};
-use crate::kafka::admin;
+use crate::core::producer::{resume, Cursor, PageRange, Plan, Progress, Resume};
 use crate::kafka::producer::{self, DeliveryMode, OutRecord, PageProducer, ProducerStats};
+use crate::kafka::progress::{self, SideTopics};
 use crate::kafka::KafkaSettings;
+use crate::kafka::{admin, KafkaAdapterError};
 use crate::metrics::{Counter, ProduceMetrics};
 use crate::registry::client::RegistryClient;
-use crate::source::{Page, PageRequest, Source};
+use crate::source::{Page, PageRequest, Rejection, Source};
 
 /// Everything `produce` needs, resolved from config.
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub struct ProduceJob {
     pub create_partitions: Option<i32>,
     /// The User schema version of `avro/` to register and write (None: the newest).
     pub schema_version: Option<u32>,
+    /// Faults to inject (drills and tests; none by default).
+    pub faults: Faults,
     pub timeout: Duration,
 }
 
@@ -64,13 +68,14 @@ impl std::fmt::Display for ProduceSummary {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         write!(
             f,
-            "produced {} users in {} chunks ({:.0} users/s), {} rejected, {} aborted, {} re-sent, schema id {}, ",
+            "produced {} users in {} chunks ({:.0} users/s), {} rejected, {} aborted, {} re-sent, {} producers replaced, schema id {}, ",
             self.users,
             self.stats.chunks,
             self.users as f64 / secs,
             self.rejects,
             self.stats.aborts,
             self.stats.resends,
+            self.stats.reinits,
             self.schema_id,
         )?;
         if let Some(at) = &self.resumed_at {
@@ -116,9 +121,10 @@ pub fn run_with_metrics(
 ) -> Result<ProduceSummary, PipelineError> {
     let started = Instant::now();
     let schema_file = schema_file(job.schema_version)?;
+    job.kafka.preflight(job.timeout)?;
     match job.create_partitions {
         Some(n) => {
-            admin::ensure_topic(&job.kafka, &job.topic, n, 1, &[], job.timeout)?;
+            admin::ensure_topic(&job.kafka, &job.topic, n, &[], job.timeout)?;
             job.side.ensure(&job.kafka, n, job.timeout)?;
         }
         None => {
@@ -164,14 +170,27 @@ pub fn run_with_metrics(
     let mut producer = PageProducer::new(&job.kafka, job.delivery.clone(), job.timeout)?;
     // A resumed run re-sends the recorded chunk whole (not counted against --count) first.
     let replay_until = resumed_at.as_ref().and(stored.as_ref()).map(|p| &p.next);
+    // Where this producer began, carried in every progress record so that `verify` knows exactly
+    // which users were committed: kept across restarts, unknown for progress written before
+    // eosflow recorded it.
+    let first = match (&resumed_at, stored.as_ref()) {
+        (Some(_), Some(p)) => p.first.clone(),
+        _ => Some(cursor.clone()),
+    };
     let mut plan = Plan::new(job.page_size, job.count)
         .until_page(job.last_page)
         .replaying(replay_until);
     let mut page: Option<Page> = None;
     let mut meter = Meter::new("users", "chunks", job.count);
     let mut rejects = 0;
+    let mut chunks_begun = 0u64;
     let mut tick = Instant::now();
+    if job.faults.any() {
+        warn!(faults = ?job.faults, "fault injection is on");
+    }
+    metrics.health.set_ready(true);
     while let Some(chunk) = plan.next(&cursor) {
+        metrics.health.beat();
         if shutdown.requested() {
             info!("stop requested; the last chunk was completed");
             break;
@@ -190,7 +209,7 @@ pub fn run_with_metrics(
         let next = plan.committed(&cursor, &chunk);
         let out = chunk_out(
             job,
-            source.name(),
+            (source.name(), first.as_ref()),
             &schema,
             schema_id,
             fetched,
@@ -202,7 +221,19 @@ pub fn run_with_metrics(
             .iter()
             .filter(|r| r.topic == job.side.rejects)
             .count();
-        producer.send_chunk(&out, (chunk.page, chunk.from, chunk.to))?;
+        chunks_begun += 1;
+        inject(
+            job,
+            (&schema, schema_id),
+            fetched,
+            &chunk,
+            &out,
+            chunks_begun,
+            &mut producer,
+        )?;
+        producer
+            .deliver(&out, (chunk.page, chunk.from, chunk.to))
+            .map_err(|source| stopped(source, &cursor, job))?;
         rejects += chunk_rejects as u64;
         metrics.users.add(plan.produced() - counted.0);
         metrics.replayed.add(plan.replayed() - counted.1);
@@ -212,10 +243,11 @@ pub fn run_with_metrics(
         meter.add(u64::from(chunk.len()));
         if let Some(every) = job.every {
             tick += every;
-            wait_until(tick, shutdown);
+            wait_until(tick, shutdown, &metrics.health);
         }
     }
     meter.finish();
+    metrics.health.set_ready(false);
     Ok(ProduceSummary {
         users: plan.produced(),
         replayed: plan.replayed(),
@@ -245,8 +277,9 @@ pub fn schema_file(version: Option<u32>) -> Result<&'static SchemaFile, Pipeline
 }
 
 /// Sleep until `at`, waking early on shutdown.
-fn wait_until(at: Instant, shutdown: &Shutdown) {
+fn wait_until(at: Instant, shutdown: &Shutdown, health: &crate::metrics::health::Health) {
     while !shutdown.requested() {
+        health.beat();
         let now = Instant::now();
         if now >= at {
             return;
@@ -273,7 +306,7 @@ fn count_chunk(m: &ProduceMetrics, before: ProducerStats, producer: &mut PagePro
 fn fetch<'p>(
     source: &mut dyn Source,
     (seed, page_size): (&str, u32),
-    chunk: &Chunk,
+    chunk: &PageRange,
     page: &'p mut Option<Page>,
     pages: &Counter,
 ) -> Result<&'p Page, PipelineError> {
@@ -290,17 +323,73 @@ fn fetch<'p>(
         .ok_or_else(|| PipelineError::Other("page vanished".into()))
 }
 
+/// A delivery that failed for good, with the cursor a restart resumes at (fencing says for
+/// itself what to do).
+fn stopped(source: KafkaAdapterError, cursor: &Cursor, job: &ProduceJob) -> PipelineError {
+    match source {
+        e @ (KafkaAdapterError::Fenced { .. } | KafkaAdapterError::TransactionTimedOut { .. }) => {
+            e.into()
+        }
+        source => PipelineError::ProducerStopped {
+            why: unwritable(job),
+            source: Box::new(source),
+            cursor: cursor.clone(),
+        },
+    }
+}
+
+/// Ask the cluster why writes fail, when it can say: librdkafka retries NOT_ENOUGH_REPLICAS
+/// until the records time out, and reports only the timeout.
+fn unwritable(job: &ProduceJob) -> Option<String> {
+    let timeout = job.timeout.min(Duration::from_secs(5));
+    [&job.topic, &job.side.progress, &job.side.rejects]
+        .into_iter()
+        .find_map(|topic| {
+            admin::topic_settings(&job.kafka, topic, timeout)
+                .ok()
+                .and_then(|s| s.unwritable(topic))
+        })
+}
+
+/// The faults `job` injects into chunk number `n` of this run: a stall inside its transaction,
+/// and an aborted canary transaction before it.
+fn inject(
+    job: &ProduceJob,
+    (schema, schema_id): (&Schema, u32),
+    page: &Page,
+    chunk: &PageRange,
+    out: &producer::Delivery,
+    n: u64,
+    producer: &mut PageProducer,
+) -> Result<(), PipelineError> {
+    if let Some(stall) = job.faults.stall_at(n) {
+        producer.stall_next_commit(stall);
+    }
+    if job.faults.aborts(chunk) {
+        let users: Vec<&crate::model::User> = page
+            .users
+            .iter()
+            .filter(|u| {
+                (chunk.from..chunk.to).contains(&u32::try_from(u.source_index).unwrap_or(u32::MAX))
+            })
+            .collect();
+        let doomed = canary(&job.topic, schema, schema_id, &users, out.progress.clone())?;
+        producer.deliver_aborted(&doomed)?;
+    }
+    Ok(())
+}
+
 /// The records of one chunk: its valid users (framed Avro), its rejects, and the progress record
 /// naming the cursor after it.
 fn chunk_out(
     job: &ProduceJob,
-    source_name: &str,
+    (source_name, first): (&str, Option<&Cursor>),
     schema: &Schema,
     schema_id: u32,
     page: &Page,
-    chunk: &Chunk,
+    chunk: &PageRange,
     next: &Cursor,
-) -> Result<producer::Chunk, PipelineError> {
+) -> Result<producer::Delivery, PipelineError> {
     let in_chunk = |index: u32| (chunk.from..chunk.to).contains(&index);
     let mut records = Vec::with_capacity(chunk.len() as usize);
     for user in &page.users {
@@ -315,10 +404,10 @@ fn chunk_out(
     }
     for reject in page.rejects.iter().filter(|r| in_chunk(r.identity.index)) {
         warn!(page = chunk.page, index = reject.identity.index, reason = %reject.reason, "user rejected");
-        records.push(progress::reject_record(&job.side.rejects, reject));
+        records.push(reject_record(&job.side.rejects, reject));
     }
-    let progress = Progress::after(source_name, job.page_size, chunk, next);
-    Ok(producer::Chunk {
+    let progress = Progress::after(source_name, job.page_size, chunk, next).since(first.cloned());
+    Ok(producer::Delivery {
         records,
         progress: Some(progress::record(
             &job.side.progress,
@@ -326,4 +415,16 @@ fn chunk_out(
             &progress,
         )),
     })
+}
+
+/// A rejected user as a record: key = the identity's UUIDv5, value = JSON with the reason and the
+/// redacted raw user, header `eosflow.reason`.
+fn reject_record(topic: &str, reject: &Rejection) -> OutRecord {
+    let id = &reject.identity;
+    let value = json!({
+        "source": id.source, "seed": id.seed, "page": id.page, "index": id.index,
+        "key": id.key().to_string(), "reason": reject.reason, "raw": reject.raw,
+    });
+    OutRecord::new(topic, id.key().to_string(), value.to_string().into_bytes())
+        .header("eosflow.reason", reject.reason.as_bytes())
 }

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::run::CliError;
 use crate::config::{parse_property, parse_property_list, ConfigError, KafkaFile, RegistryFile};
 use crate::kafka::security::{
     effective_properties, KafkaSecurity, SaslMechanism, SecurityError, SecurityProtocol,
@@ -157,13 +156,23 @@ pub fn kafka_security(
     })
 }
 
+/// Why the Kafka options cannot be resolved: a malformed property, or security settings that do
+/// not fit together.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Security(#[from] SecurityError),
+}
+
 /// Every librdkafka property: the security options, then the pass-through ones in increasing
 /// precedence (`[kafka.properties]`, `EOSFLOW_KAFKA_PROPERTIES`, `--kafka-property`), checked.
 pub fn kafka_properties(
     args: &KafkaSecurityArgs,
     flags: &[String],
     file: &KafkaFile,
-) -> Result<Vec<(String, String)>, CliError> {
+) -> Result<Vec<(String, String)>, ResolveError> {
     let mut passthrough: Vec<(String, String)> = file
         .properties
         .iter()
@@ -214,62 +223,5 @@ pub fn registry_auth(url: &str, args: &RegistryAuthArgs, file: &RegistryFile) ->
     auth
 }
 
-/// `url` with `password` for its user, when one is given (`--sink-password`,
-/// `EOSFLOW_SINK_PASSWORD`): into the userinfo (`postgres://USER@…`, `cassandra://USER@…`), or
-/// as the `password=` option of a `cassandra://…?username=USER` URL.
-pub fn sink_url_with_password(url: &str, password: Option<&Secret>) -> Result<String, CliError> {
-    secret::register_url(url);
-    let Some(password) = password else {
-        return Ok(url.to_string());
-    };
-    secret::register(password.expose());
-    let refuse = |detail: &str| ConfigError::Value {
-        name: "--sink-password (EOSFLOW_SINK_PASSWORD)",
-        value: crate::sink::redact_url(url),
-        detail: detail.to_string(),
-    };
-    let encoded = percent_encode(password.expose());
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(refuse("the sink URL has no scheme").into());
-    };
-    if !matches!(scheme, "postgres" | "postgresql" | "cassandra") {
-        return Err(refuse("only postgres:// and cassandra:// sinks take a password").into());
-    }
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    if let Some((userinfo, host)) = authority.rsplit_once('@') {
-        if userinfo.contains(':') {
-            return Err(refuse("the URL already holds a password; give it in one place").into());
-        }
-        return Ok(format!("{scheme}://{userinfo}:{encoded}@{host}{tail}"));
-    }
-    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
-    let has = |option: &str| query.split('&').any(|kv| kv.starts_with(option));
-    if scheme == "cassandra" && has("username=") {
-        if has("password=") {
-            return Err(refuse("the URL already holds a password; give it in one place").into());
-        }
-        return Ok(format!("{url}&password={encoded}"));
-    }
-    Err(refuse(
-        "the URL names no user to give the password to: write USER@ before the host (cassandra: or username=USER)",
-    )
-    .into())
-}
-
-/// Percent-encode everything but RFC 3986's unreserved characters.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
-#[path = "security_tests.rs"]
 mod tests;

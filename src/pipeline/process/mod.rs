@@ -5,31 +5,27 @@
 //! the same offsets to Kafka (advisory: the sink's offsets are what assignment seeks to). The
 //! rebalance hook runs inside `poll` on the same thread and shares the state through a mutex.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+mod state;
+
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::topic_partition_list::Offset;
-use rdkafka::Message;
 use tokio::runtime::Handle;
-use tracing::{debug, error, info, warn};
+use tracing::{info, warn};
 
-use super::dlq::{dead_letter, invalid_user, Poison};
+use super::decode::{Poison, RecordDecoder, RegistryLookup};
+use super::dlq::{dead_letter, DLQ_CLEANUP};
 use super::{PipelineError, Shutdown};
-use crate::avro::{decode_user, unframe, WriterChecks};
-use crate::core::processor::{BatchPolicy, Offer, ProcessorCore, StartAt};
+use crate::core::processor::{gaps, BatchPolicy, Offer, ProcessorCore};
 use crate::core::Partition;
-use crate::kafka::consumer::{
-    close, commit_offsets, group_consumer, HookContext, PartitionStats, RebalanceHook,
-};
-use crate::kafka::producer::{Chunk, DeliveryMode, PageProducer};
+use crate::kafka::consumer::{GroupConsumer, GroupOptions, Polled, Record};
+use crate::kafka::producer::{Delivery, DeliveryMode, PageProducer};
 use crate::kafka::{admin, KafkaSettings};
 use crate::metrics::ProcessMetrics;
 use crate::registry::client::RegistryClient;
-use crate::sink::{Row, Sink, SinkBatch};
+use crate::sink::{Row, Sink};
+use state::{lock, Hook, State};
 
 /// Everything `process` needs, resolved from config.
 #[derive(Debug, Clone)]
@@ -46,8 +42,41 @@ pub struct ProcessJob {
     pub max_records: Option<u64>,
     /// Dead-letter topic for poison records (None: stop at the first one, naming its offset).
     pub dlq_topic: Option<String>,
+    /// Go on past records deleted before this group read them (retention), keeping each
+    /// skipped range on record in the sink. Off: stop, naming the range.
+    pub skip_lost_records: bool,
+    /// The group protocol and session timeout (statistics are set from the metrics).
+    pub membership: GroupOptions,
+    /// How many times this processor was rebuilt after a fatal consumer error (the CLI counts
+    /// across its re-executions); injected consumer faults happen only in the first.
+    pub consumer_rebuilds: u32,
+    /// Faults to inject (drills and tests; none by default).
+    pub faults: ProcessFaults,
     pub timeout: Duration,
 }
+
+/// Faults `process` can inject (drills and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProcessFaults {
+    /// Make the consumer fail for good (a fatal error) once this many records were committed.
+    pub consumer_fatal_after: Option<u64>,
+    /// Stall the sink this long before it commits batch number `n` (1-based) of this run: a slow
+    /// database, past `max.poll.interval.ms` if long enough.
+    pub sink_stall: Option<(u64, Duration)>,
+}
+
+impl ProcessFaults {
+    pub fn none() -> Self {
+        ProcessFaults::default()
+    }
+
+    fn sink_stall_at(&self, batch: u64) -> Option<Duration> {
+        self.sink_stall.filter(|(n, _)| *n == batch).map(|(_, d)| d)
+    }
+}
+
+/// How many times `process` is rebuilt after a fatal consumer error before it gives up.
+pub const MAX_CONSUMER_REBUILDS: u32 = 10;
 
 /// What a run did.
 #[derive(Debug, Clone, Default)]
@@ -56,139 +85,34 @@ pub struct ProcessSummary {
     pub dead_letters: u64,
     pub redelivered: u64,
     pub batches: u64,
+    /// Times the processor was rebuilt after a fatal consumer error.
+    pub consumer_rebuilds: u32,
     pub elapsed: Duration,
+    /// From the first record polled to the last batch committed: the time spent moving
+    /// records (the rate is over this; `elapsed` adds startup, group join and idle waits).
+    pub busy: Duration,
 }
 
 impl std::fmt::Display for ProcessSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let secs = self.busy.as_secs_f64().max(1e-9);
         write!(
             f,
-            "processed {} records in {} batches ({:.0} records/s), {} dead-lettered, skipped {} redeliveries",
+            "processed {} records in {} batches ({:.0} records/s from the first record to the last commit), {} dead-lettered, skipped {} redeliveries",
             self.records,
             self.batches,
             self.records as f64 / secs,
             self.dead_letters,
             self.redelivered
-        )
-    }
-}
-
-/// State shared by the poll loop and the rebalance hook.
-struct State {
-    core: ProcessorCore<Row>,
-    sink: Box<dyn Sink>,
-    group: String,
-    topic: String,
-    summary: ProcessSummary,
-    metrics: ProcessMetrics,
-    /// The first error met inside a rebalance callback, reported by the loop.
-    failed: Option<PipelineError>,
-}
-
-impl State {
-    /// Write the open batch (rows + offsets, one transaction) and advance the core.
-    fn flush(&mut self) -> Result<BTreeMap<Partition, i64>, PipelineError> {
-        let Some(batch) = self.core.take_batch() else {
-            return Ok(BTreeMap::new());
-        };
-        let rows = batch.rows.len() as u64;
-        let sink_batch = SinkBatch {
-            group: self.group.clone(),
-            topic: self.topic.clone(),
-            rows: batch.rows,
-            next_offsets: batch.next_offsets,
-        };
-        let started = Instant::now();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.sink.commit(&sink_batch) {
-                Ok(()) => break,
-                Err(e) if attempt < 3 => {
-                    warn!(attempt, error = %e, "sink commit failed; retrying the same batch");
-                    std::thread::sleep(Duration::from_millis(200 * attempt));
-                }
-                Err(e) => {
-                    self.core.discard_open_batch();
-                    return Err(e.into());
-                }
-            }
+        )?;
+        if self.consumer_rebuilds > 0 {
+            write!(
+                f,
+                ", rebuilt {} time(s) after a fatal consumer error",
+                self.consumer_rebuilds
+            )?;
         }
-        self.core
-            .committed(&sink_batch.next_offsets)
-            .map_err(|e| PipelineError::Other(e.to_string()))?;
-        self.summary.records += rows;
-        self.summary.batches += 1;
-        self.metrics.rows.add(rows);
-        self.metrics.batches.inc();
-        self.metrics
-            .batch_seconds
-            .observe_duration(started.elapsed());
-        debug!(rows, ms = started.elapsed().as_millis() as u64, offsets = ?sink_batch.next_offsets, "batch committed");
-        Ok(sink_batch.next_offsets)
-    }
-}
-
-struct Hook(Arc<Mutex<State>>);
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    // A panic while holding the lock leaves the state as it was; keep going with it.
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl RebalanceHook for Hook {
-    fn assigned(&self, partitions: &[Partition]) -> Vec<(Partition, StartAt)> {
-        let mut s = lock(&self.0);
-        let (group, topic) = (s.group.clone(), s.topic.clone());
-        let stored = match s.sink.load_offsets(&group, &topic) {
-            Ok(stored) => stored,
-            Err(e) => {
-                error!(error = %e, "cannot read stored offsets; stopping");
-                s.failed.get_or_insert(e.into());
-                BTreeMap::new()
-            }
-        };
-        let starts = s.core.assign(partitions, &stored);
-        s.metrics.rebalances.with(&["assign"]).inc();
-        s.metrics.assigned.set(s.core.assigned().len() as f64);
-        starts
-    }
-
-    fn revoking(&self, partitions: &[Partition]) -> BTreeMap<Partition, i64> {
-        let mut s = lock(&self.0);
-        let result = s.flush();
-        let offsets = match result {
-            Ok(offsets) => offsets,
-            Err(e) => {
-                error!(error = %e, "cannot commit the in-flight batch on revocation");
-                s.failed.get_or_insert(e);
-                BTreeMap::new()
-            }
-        };
-        s.core.forget(partitions);
-        s.metrics.rebalances.with(&["revoke"]).inc();
-        s.metrics.assigned.set(s.core.assigned().len() as f64);
-        for p in partitions {
-            s.metrics.lag.remove(&[&s.topic, &p.to_string()]);
-        }
-        offsets
-    }
-
-    fn statistics(&self, partitions: &[PartitionStats]) {
-        let s = lock(&self.0);
-        let (assigned, stored) = (s.core.assigned(), s.core.positions());
-        for p in partitions
-            .iter()
-            .filter(|p| assigned.contains(&p.partition))
-        {
-            if let Some(lag) = p.lag(stored.get(&p.partition).copied()) {
-                let partition = p.partition.to_string();
-                s.metrics.lag.with(&[&s.topic, &partition]).set(lag as f64);
-            }
-        }
+        Ok(())
     }
 }
 
@@ -216,11 +140,14 @@ pub fn run_with_metrics(
     metrics: &ProcessMetrics,
 ) -> Result<ProcessSummary, PipelineError> {
     let started = Instant::now();
+    job.kafka.preflight(job.timeout)?;
     let partitions = admin::topic_partitions(&job.kafka, &job.topic, job.timeout)?;
     let dlq = match &job.dlq_topic {
         Some(dlq) => {
             let n = i32::try_from(partitions.len()).unwrap_or(1);
-            admin::ensure_topic(&job.kafka, dlq, n, 1, &[], job.timeout)?;
+            // Compacted: letters are keyed by their source position, so a letter repeated after
+            // a crash replaces the first (see `dlq`).
+            admin::ensure_topic(&job.kafka, dlq, n, &[DLQ_CLEANUP], job.timeout)?;
             Some(PageProducer::new(
                 &job.kafka,
                 DeliveryMode::Idempotent,
@@ -241,30 +168,57 @@ pub fn run_with_metrics(
         group: job.group.clone(),
         topic: job.topic.clone(),
         summary: ProcessSummary::default(),
+        first_record: None,
         metrics: metrics.clone(),
         failed: None,
+        skip_lost_records: job.skip_lost_records,
+        faults: job.faults,
+        meter: crate::pipeline::meter::Meter::new("records", "batches", job.max_records),
     }));
-    let consumer = group_consumer(
+    let options = GroupOptions {
+        statistics: metrics.lag_interval,
+        ..job.membership
+    };
+    lock(&state).summary.consumer_rebuilds = job.consumer_rebuilds;
+    let consumer = GroupConsumer::join(
         &job.kafka,
         &job.group,
         &job.topic,
         Arc::new(Hook(state.clone())),
-        metrics.lag_interval,
+        options,
     )?;
     let mut ctx = LoopContext {
         job,
         registry,
-        reader,
         handle,
         shutdown,
         started,
         dlq,
-        checks: WriterChecks::new(),
+        decoder: RecordDecoder::new(reader),
         metrics,
+        injected: false,
     };
     let result = poll_loop(&mut ctx, &consumer, &state);
-    close(consumer, Duration::from_secs(10));
+    metrics.health.set_ready(false);
+    let result = match result {
+        Ok(LoopEnd::ConsumerFailed(detail)) => {
+            // librdkafka's instance is done for (a fatal error, e.g. KIP-848's fault past
+            // max.poll.interval.ms in librdkafka 2.12). It cannot be destroyed either: after a
+            // fatal error its main thread spins forever and destroy blocks (measured here), so
+            // it is left as it is and the caller rebuilds the process; the batch that is not in
+            // the sink is dropped, the sink's offsets stand.
+            lock(&state).core.discard_open_batch();
+            std::mem::forget(consumer);
+            return Err(PipelineError::ConsumerFailed {
+                group: job.group.clone(),
+                detail,
+            });
+        }
+        other => other.map(drop),
+    };
+    consumer.close(Duration::from_secs(10));
     let mut s = lock(&state);
+    s.meter.finish();
     if let Some(e) = s.failed.take() {
         return Err(e);
     }
@@ -280,41 +234,56 @@ const NO_ASSIGNMENT_LIMIT: Duration = Duration::from_secs(120);
 struct LoopContext<'a> {
     job: &'a ProcessJob,
     registry: &'a RegistryClient,
-    reader: &'a Schema,
     handle: &'a Handle,
     shutdown: &'a Shutdown,
     started: Instant,
     dlq: Option<PageProducer>,
-    /// Each writer schema id checked against the reader once.
-    checks: WriterChecks,
+    decoder: RecordDecoder,
     metrics: &'a ProcessMetrics,
+    /// The injected consumer fault happened (once per run).
+    injected: bool,
+}
+
+/// Why the poll loop ended without an error.
+enum LoopEnd {
+    /// Idle, at its limit, or asked to stop: the open batch is committed.
+    Done,
+    /// The consumer failed for good; a new one must take over.
+    ConsumerFailed(String),
 }
 
 fn poll_loop(
     ctx: &mut LoopContext<'_>,
-    consumer: &BaseConsumer<HookContext>,
+    consumer: &GroupConsumer,
     state: &Mutex<State>,
-) -> Result<(), PipelineError> {
+) -> Result<LoopEnd, PipelineError> {
     let (job, shutdown, started) = (ctx.job, ctx.shutdown, ctx.started);
     let mut last_record = Instant::now();
     let mut unassigned_since: Option<Instant> = None;
     let mut last_check = Instant::now();
     // Partitions whose end the consumer reached with no record after it, for this assignment.
     let mut at_end = AtEnd::default();
+    // Since when every broker has been unreachable (None: they answer).
+    let mut lost_since: Option<Instant> = None;
+    let mut last_reach = Instant::now();
     let now_ms = || started.elapsed().as_millis() as u64;
+    ctx.metrics.health.set_ready(true);
     loop {
+        ctx.metrics.health.beat();
         if shutdown.requested() {
             info!("stop requested: committing the open batch");
             break;
         }
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
+            Polled::Record(m) => {
                 last_record = Instant::now();
+                lost_since = None;
                 at_end.record(m.partition());
                 ctx.metrics.consumed.inc();
                 let decoded = decode(&m, ctx)?;
                 let (p, o) = (m.partition(), m.offset());
                 let mut s = lock(state);
+                s.first_record.get_or_insert_with(Instant::now);
                 let offer = match decoded {
                     Ok(row) => s.core.offer(p, o, row, now_ms()),
                     Err(poison) => {
@@ -331,11 +300,11 @@ fn poll_loop(
                                 m.payload(),
                                 &poison,
                             );
-                            let chunk = Chunk {
+                            let chunk = Delivery {
                                 records: vec![letter],
                                 progress: None,
                             };
-                            dlq.send_chunk(&chunk, (0, 0, 1))?;
+                            dlq.deliver(&chunk, (0, 0, 1))?;
                             warn!(partition = p, offset = o, class = poison.class, error = %poison.message, "dead-lettered");
                             s.summary.dead_letters += 1;
                             ctx.metrics.dead_letters.with(&[poison.class]).inc();
@@ -348,9 +317,67 @@ fn poll_loop(
                     ctx.metrics.redelivered.inc();
                 }
             }
-            Some(Err(KafkaError::PartitionEOF(p))) => at_end.reached(p),
-            Some(Err(e)) => warn!(error = %e, "consumer error"),
-            None => {}
+            Polled::EndOfPartition(p) => at_end.reached(p),
+            Polled::Transient(e) => warn!(error = %e, "consumer error"),
+            Polled::BrokersDown(e) => {
+                warn!(error = %e, "every broker is unreachable; waiting for them");
+                lost_since.get_or_insert_with(Instant::now);
+            }
+            Polled::Fatal(e) => return Ok(LoopEnd::ConsumerFailed(e)),
+            Polled::OffsetOutOfRange(e) => {
+                // Records were deleted while this member was on its way to them: commit what
+                // is read, then stop or skip on record, as on assignment.
+                warn!(error = %e, "fetch position out of range");
+                let mut s = lock(state);
+                let offsets = s.flush()?;
+                consumer.commit(&offsets);
+                let assigned = s.core.assigned();
+                let log_start = consumer.log_starts(&assigned);
+                let stored = s.core.positions();
+                let found = gaps(&assigned, &stored, &log_start);
+                if found.is_empty() {
+                    return Err(PipelineError::Other(format!(
+                        "topic {}: a fetch position is out of range ({e}), and no stored offset is below its partition's log start: stopping rather than jumping",
+                        job.topic
+                    )));
+                }
+                let moved = s.handle_gaps(found.clone(), stored)?;
+                s.core
+                    .committed(&moved)
+                    .map_err(|e| PipelineError::Other(e.to_string()))?;
+                for g in &found {
+                    consumer.seek(g.partition, g.to)?;
+                }
+            }
+            Polled::Nothing => {}
+        }
+        if consumer.take_brokers_down() && lost_since.is_none() {
+            warn!("every broker is unreachable; waiting for them");
+            lost_since = Some(Instant::now());
+        }
+        if let Some(since) = lost_since {
+            if last_reach.elapsed() >= Duration::from_secs(1) {
+                last_reach = Instant::now();
+                if crate::kafka::reach::check(&job.kafka.bootstrap, Duration::from_secs(1)).is_ok()
+                {
+                    info!("a broker answers again");
+                    lost_since = None;
+                }
+            }
+            if since.elapsed() >= job.timeout {
+                // Commit what is read (the sink is not Kafka), then say where the sink stands.
+                let mut s = lock(state);
+                if let Err(e) = s.flush() {
+                    warn!(error = %e, "the open batch could not be committed; it is read again");
+                }
+                let (group, topic) = (s.group.clone(), s.topic.clone());
+                let committed = s.sink.load_offsets(&group, &topic).unwrap_or_default();
+                return Err(PipelineError::BrokersLost {
+                    bootstrap: job.kafka.bootstrap.clone(),
+                    waited_ms: since.elapsed().as_millis() as u64,
+                    committed,
+                });
+            }
         }
         let mut s = lock(state);
         if let Some(e) = s.failed.take() {
@@ -359,8 +386,15 @@ fn poll_loop(
         if s.core.due(now_ms()) {
             let offsets = s.flush()?;
             drop(s);
-            commit_offsets(consumer, &job.topic, &offsets);
+            consumer.commit(&offsets);
             s = lock(state);
+            let inject = ctx.job.faults.consumer_fatal_after;
+            let first_life = ctx.job.consumer_rebuilds == 0 && !ctx.injected;
+            if inject.is_some_and(|n| s.summary.records >= n) && first_life {
+                ctx.injected = true;
+                warn!("injected fault: failing the consumer for good");
+                consumer.inject_fatal_error("eosflow --inject-consumer-fatal-after");
+            }
         }
         if job
             .max_records
@@ -394,7 +428,7 @@ fn poll_loop(
                 drop(s);
                 last_check = Instant::now();
                 // Idle means caught up, not merely quiet: a slow first fetch is not the end.
-                if caught_up(consumer, &job.topic, &at_end) {
+                if consumer.caught_up(&at_end.0) {
                     info!("idle and caught up with every assigned partition; exiting");
                     break;
                 }
@@ -406,30 +440,8 @@ fn poll_loop(
         }
     }
     let offsets = lock(state).flush()?;
-    commit_offsets(consumer, &job.topic, &offsets);
-    Ok(())
-}
-
-/// Has this member read every assigned partition up to its high watermark? (librdkafka's
-/// position moves past transaction markers, so a fully read partition has position = high.)
-fn caught_up(consumer: &BaseConsumer<HookContext>, topic: &str, at_end: &AtEnd) -> bool {
-    let Ok(positions) = consumer.position() else {
-        return false;
-    };
-    positions.elements_for_topic(topic).iter().all(|e| {
-        if at_end.contains(e.partition()) {
-            return true;
-        }
-        match (
-            e.offset(),
-            consumer.fetch_watermarks(topic, e.partition(), Duration::from_secs(2)),
-        ) {
-            (Offset::Offset(pos), Ok((_, high))) => pos >= high,
-            // Nothing fetched yet: caught up only if the partition is empty.
-            (_, Ok((low, high))) => low >= high,
-            (_, Err(_)) => false,
-        }
-    })
+    consumer.commit(&offsets);
+    Ok(LoopEnd::Done)
 }
 
 /// End-of-partition events since the last record of each partition (`enable.partition.eof`).
@@ -452,47 +464,18 @@ impl AtEnd {
         let assigned: std::collections::BTreeSet<Partition> = assigned.into_iter().collect();
         self.0.retain(|p| assigned.contains(p));
     }
-
-    fn contains(&self, p: Partition) -> bool {
-        self.0.contains(&p)
-    }
 }
 
-/// Decode one record into a row, or say why it is poison. Only a registry that stays unreachable
-/// after retries is an error.
-fn decode(
-    m: &rdkafka::message::BorrowedMessage<'_>,
-    ctx: &mut LoopContext<'_>,
-) -> Result<Result<Row, Poison>, PipelineError> {
-    let (registry, reader, handle) = (ctx.registry, ctx.reader, ctx.handle);
-    let (id, body) = match unframe(m.payload().unwrap_or_default()) {
-        Ok(framed) => framed,
-        Err(e) => return Ok(Err(Poison::wire(&e))),
+/// Decode one record into a row, or say why it is poison. Only a registry that stays
+/// unreachable after retries is an error.
+fn decode(m: &Record<'_>, ctx: &mut LoopContext<'_>) -> Result<Result<Row, Poison>, PipelineError> {
+    let mut lookup = RegistryLookup {
+        registry: ctx.registry,
+        handle: ctx.handle,
+        attempts: REGISTRY_ATTEMPTS,
     };
-    let mut attempt = 0;
-    let writer = loop {
-        match handle.block_on(registry.schema(id)) {
-            Ok(writer) => break writer,
-            Err(e) => match Poison::registry(&e) {
-                Some(poison) => return Ok(Err(poison)),
-                None if e.is_transient() && attempt < 5 => {
-                    attempt += 1;
-                    warn!(attempt, error = %e, "registry unavailable; retrying");
-                    std::thread::sleep(Duration::from_millis(200 << attempt));
-                }
-                None => return Err(e.into()),
-            },
-        }
-    };
-    if let Err(e) = ctx.checks.check(id, reader, &writer) {
-        return Ok(Err(Poison::codec(&e)));
-    }
-    let user = match decode_user(&writer, reader, body) {
-        Ok(user) => user,
-        Err(e) => return Ok(Err(Poison::codec(&e))),
-    };
-    Ok(match invalid_user(&user) {
-        Some(poison) => Err(poison),
-        None => Ok(Row::new(user)),
-    })
+    Ok(ctx.decoder.decode(m.payload(), &mut lookup)?.map(Row::new))
 }
+
+/// How often `process` asks an unavailable registry before it stops (about 25 s of backoff).
+const REGISTRY_ATTEMPTS: u32 = 6;

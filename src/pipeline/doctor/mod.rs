@@ -11,7 +11,7 @@
 //! | `registry` | `GET /config` | the registry does not answer |
 //! | `subject` | `GET /subjects/<topic>-value/versions/latest` | the registry errs (a missing subject warns: `produce` registers it) |
 //! | `compatibility` | `GET /config/<subject>`, else the global level | the registry errs (`NONE` warns) |
-//! | `sink` | connect, then look the tables up ([`crate::sink::probe`]) | no connection, or a table missing |
+//! | `sink` | connect, then look the tables up ([`SinkUrl::probe`]) | no connection, or a table missing |
 //!
 //! The Kafka, registry and sink checks run side by side on their own threads; each group gets a
 //! deadline of its requests × the timeout (+ 2 s), after which it is reported as not answering,
@@ -24,15 +24,16 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::kafka::admin::{cluster_view, TopicState};
+use crate::kafka::admin::{self, cluster_view, TopicState};
 use crate::kafka::api_versions::{
     self, ApiVersions, Transport, IDEMPOTENCE_APIS, TRANSACTION_APIS,
 };
 use crate::kafka::{KafkaAdapterError, KafkaSettings};
 use crate::registry::client::RegistryAuth;
-use crate::registry::probe::{scrub, url_secrets, ProbeError, RegistryProbe};
+use crate::registry::probe::{ProbeError, RegistryProbe};
 use crate::secret::{is_sensitive_key, MIN_SCRUB_LEN};
-use crate::sink::{redact_url, SinkError, Tables};
+use crate::secret::{redact_url, scrub_with as scrub, url_secrets};
+use crate::sink::{SinkError, SinkUrl, Tables};
 
 pub use report::{Finding, Report, Status};
 
@@ -47,8 +48,7 @@ pub struct DoctorOptions {
     pub transactional: bool,
     pub registry: String,
     pub registry_auth: RegistryAuth,
-    pub sink: String,
-    pub table: String,
+    pub sink: SinkUrl,
     /// Per request.
     pub timeout: Duration,
 }
@@ -68,7 +68,6 @@ pub enum DoctorError {
 /// Returns the registry client [`run`] uses.
 pub fn validate(options: &DoctorOptions) -> Result<RegistryProbe, DoctorError> {
     let probe = RegistryProbe::new(&options.registry, options.timeout, &options.registry_auth)?;
-    crate::sink::validate(&options.sink, &options.table)?;
     Transport::from_properties(&options.kafka.properties).map_err(DoctorError::Kafka)?;
     if api_versions::bootstrap_addresses(&options.kafka.bootstrap).is_empty() {
         return Err(DoctorError::Kafka("--bootstrap names no broker".into()));
@@ -96,12 +95,16 @@ pub fn run(
     let o = options.clone();
     let registry = spawn(Box::new(move || registry_checks(&o, &probe, &h)));
     let o = options.clone();
-    let sink = spawn(Box::new(move || vec![sink_check(&o)]));
+    let sink = spawn(Box::new(move || {
+        let mut found = vec![sink_check(&o)];
+        found.extend(skipped_check(&o));
+        found
+    }));
     let mut findings = Vec::new();
     let groups = [
         (kafka, 2, "broker", options.kafka.bootstrap.clone()),
         (registry, 3, "registry", redact_url(&options.registry)),
-        (sink, 2, "sink", redact_url(&options.sink)),
+        (sink, 2, "sink", options.sink.redacted()),
     ];
     for (rx, requests, check, target) in groups {
         let budget = options.timeout * requests + grace;
@@ -129,18 +132,10 @@ pub fn run(
 /// properties.
 fn secrets(options: &DoctorOptions) -> Vec<String> {
     let mut secrets = url_secrets(&options.registry);
-    secrets.extend(url_secrets(&options.sink));
+    secrets.extend(options.sink.secrets());
     let password = options.registry_auth.password.as_ref();
     secrets.extend(password.map(|p| p.expose().to_string()));
-    let query = options.sink.split_once('?').map_or("", |(_, q)| q);
-    let options_and_properties = query.split('&').filter_map(|kv| kv.split_once('=')).chain(
-        options
-            .kafka
-            .properties
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str())),
-    );
-    for (k, v) in options_and_properties {
+    for (k, v) in &options.kafka.properties {
         if is_sensitive_key(k) {
             secrets.push(v.to_string());
         }
@@ -198,9 +193,20 @@ fn kafka_checks(o: &DoctorOptions) -> Vec<Finding> {
             listed.join(", ")
         ),
     )];
-    out.push(transactions_check(o));
+    out.extend(api_checks(o));
     for (i, (topic, state)) in view.topics.iter().enumerate() {
         out.push(topic_finding(i, topic, state));
+    }
+    if matches!(view.topics.first(), Some((_, TopicState::Partitions(_)))) {
+        out.push(match admin::topic_settings(&o.kafka, &o.topic, o.timeout) {
+            Ok(settings) => cluster::durability_finding(&o.topic, &settings, n),
+            Err(e) => Finding::warn(
+                "durability",
+                &o.topic,
+                format!("cannot read the topic's settings: {e}"),
+                "allow this client DescribeConfigs on the topic",
+            ),
+        });
     }
     out
 }
@@ -277,20 +283,25 @@ fn names(apis: &[(i16, &str)]) -> String {
         .join(", ")
 }
 
-fn transactions_check(o: &DoctorOptions) -> Finding {
+/// The checks that read the broker's ApiVersions answer: transactions, and the cluster's release
+/// and features.
+fn api_checks(o: &DoctorOptions) -> Vec<Finding> {
     let transport = Transport::from_properties(&o.kafka.properties).unwrap_or_default();
     let (addr, versions) = match api_versions::request(&o.kafka.bootstrap, &transport, o.timeout) {
         Ok(answer) => answer,
         Err(e) => {
-            return Finding::fail(
+            return vec![Finding::fail(
                 "transactions",
                 "",
                 format!("unknown: {e}"),
                 "check that --bootstrap is a Kafka listener and security.protocol matches it",
-            )
+            )]
         }
     };
-    transactions_finding(o.transactional, &addr, &versions)
+    vec![
+        transactions_finding(o.transactional, &addr, &versions),
+        cluster::cluster_finding(&addr, &versions),
+    ]
 }
 
 /// The verdict on what `addr` advertised, for transactional or idempotent delivery.
@@ -406,9 +417,9 @@ fn registry_fix(e: &ProbeError) -> &'static str {
 }
 
 fn sink_check(o: &DoctorOptions) -> Finding {
-    let target = redact_url(&o.sink);
+    let target = o.sink.redacted();
     let missing_fix = "run `eosflow process` once (it creates the tables), or fix --table";
-    match crate::sink::probe(&o.sink, &o.table) {
+    match o.sink.probe() {
         Ok((describe, Tables { users, offsets })) => match (users.present, offsets.present) {
             (true, true) => Finding::pass(
                 "sink",
@@ -435,7 +446,7 @@ fn sink_check(o: &DoctorOptions) -> Finding {
             ),
         },
         Err(SinkError::Connect { sink, detail }) => {
-            let fix = if detail.contains("does not exist") && o.sink.starts_with("sqlite://") {
+            let fix = if o.sink.missing_file() {
                 "fix --sink, or run `eosflow process` (it creates the file and tables)"
             } else {
                 "start the database or fix --sink"
@@ -458,8 +469,41 @@ fn sink_check(o: &DoctorOptions) -> Finding {
     }
 }
 
-#[path = "doctor_report.rs"]
+/// Ranges of the topic a processor skipped on purpose (`--skip-lost-records`): a warning each
+/// topic, since those users were lost before they reached the sink. Nothing when the sink cannot
+/// be read (the sink check says why).
+fn skipped_check(o: &DoctorOptions) -> Option<Finding> {
+    if o.sink.missing_file() {
+        return None;
+    }
+    let mut sink = o.sink.open().ok()?;
+    let ranges = sink.skipped(&o.topic).ok()?;
+    if ranges.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = ranges
+        .iter()
+        .map(|r| {
+            format!(
+                "group {:?} partition {} offsets {}..{}",
+                r.group, r.range.partition, r.range.from, r.range.to
+            )
+        })
+        .collect();
+    Some(Finding::warn(
+        "skipped",
+        o.sink.redacted(),
+        format!(
+            "{} range(s) of topic {} skipped because they were deleted before processing: {}",
+            ranges.len(),
+            o.topic,
+            shown.join("; ")
+        ),
+        "raise the topic's retention so a lagging processor cannot fall behind it; `eosflow verify` reports the lost users",
+    ))
+}
+
+mod cluster;
 mod report;
 #[cfg(test)]
-#[path = "doctor_tests.rs"]
 mod tests;

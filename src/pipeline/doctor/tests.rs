@@ -12,6 +12,7 @@ fn advertised(keys: &[i16]) -> ApiVersions {
                 max: 3,
             })
             .collect(),
+        features: vec![],
     }
 }
 
@@ -20,6 +21,10 @@ fn closed_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port()
+}
+
+fn sink(url: &str) -> SinkUrl {
+    SinkUrl::parse(url, "users").expect("a valid sink URL")
 }
 
 fn options(dir: &std::path::Path) -> DoctorOptions {
@@ -31,8 +36,7 @@ fn options(dir: &std::path::Path) -> DoctorOptions {
         transactional: true,
         registry: format!("http://me:hunter2@127.0.0.1:{}", closed_port()),
         registry_auth: RegistryAuth::default(),
-        sink: format!("sqlite://{}", dir.join("eosflow.db").display()),
-        table: "users".into(),
+        sink: sink(&format!("sqlite://{}", dir.join("eosflow.db").display())),
         timeout: Duration::from_secs(1),
     }
 }
@@ -171,7 +175,7 @@ fn topic_verdicts() {
 fn secrets_of_every_setting() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut o = options(dir.path());
-    o.sink = "cassandra://u@h/ks?password=cass-pw".into();
+    o.sink = sink("cassandra://u@h/ks?password=cass-pw");
     o.kafka
         .properties
         .push(("sasl.password".into(), "kafka-pw".into()));
@@ -197,8 +201,11 @@ fn invalid_settings_are_refused_before_any_check() {
     };
     let err = with(&|o| o.registry = "ftp://me:hunter2@h".into());
     assert!(err.contains("http://") && !err.contains("hunter2"), "{err}");
-    assert!(with(&|o| o.sink = "mysql://h/db".into()).contains("unknown scheme"));
-    assert!(with(&|o| o.table = "users; drop".into()).contains("table name"));
+    // The sink URL and table are checked when the SinkUrl is made (the CLI does, before this).
+    let bad_sink =
+        |url: &str, table: &str| SinkUrl::parse(url, table).expect_err("invalid").to_string();
+    assert!(bad_sink("mysql://h/db", "users").contains("unknown scheme"));
+    assert!(bad_sink("sqlite://x.db", "users; drop").contains("table name"));
     let err = with(&|o| {
         o.kafka
             .properties
@@ -206,18 +213,21 @@ fn invalid_settings_are_refused_before_any_check() {
     });
     assert!(err.contains("carrier-pigeon"), "{err}");
     assert!(with(&|o| o.kafka.bootstrap = " , ".into()).contains("--bootstrap"));
-    let err = with(&|o| o.sink = "postgres://u:Pg-Secret-1@h:port/db".into());
+    let err = bad_sink("postgres://u:Pg-Secret-1@h:port/db", "users");
     assert!(
         err.contains("invalid") && !err.contains("Pg-Secret-1"),
         "{err}"
     );
-    let err = with(&|o| o.sink = "cassandra://u:Cass-Secret-1@h/ks?consistency=sometimes".into());
+    let err = bad_sink(
+        "cassandra://u:Cass-Secret-1@h/ks?consistency=sometimes",
+        "users",
+    );
     assert!(
         err.contains("consistency") && !err.contains("Cass-Secret-1"),
         "{err}"
     );
     let mut o = o.clone();
-    o.sink = "cassandra://h1,h2:9043/ks?table=people".into();
+    o.sink = sink("cassandra://h1,h2:9043/ks?table=people");
     assert!(validate(&o).is_ok());
 }
 
@@ -245,13 +255,17 @@ fn sqlite_sink_verdicts_create_nothing() {
         "{}",
         f.line()
     );
-    let mut sink = crate::sink::open(&o.sink, "users").expect("open");
-    sink.ensure_schema().expect("schema");
+    let mut opened = o.sink.open().expect("open");
+    opened.ensure_schema().expect("schema");
     let f = sink_check(&o);
     assert_eq!(f.status, Status::Pass, "{}", f.line());
     assert_eq!(f.detail, "tables users and users_offsets present");
     let mut other = o.clone();
-    other.table = "USERS".into();
+    other.sink = SinkUrl::parse(
+        &format!("sqlite://{}", dir.path().join("eosflow.db").display()),
+        "USERS",
+    )
+    .expect("url");
     assert_eq!(
         sink_check(&other).status,
         Status::Pass,

@@ -1,0 +1,202 @@
+//! The processor's state, shared by the poll loop and the rebalance hook (which runs inside
+//! `poll`, on the same thread, through a mutex): the core, the sink, and what a run did.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tracing::{debug, error, warn};
+
+use super::{ProcessFaults, ProcessSummary};
+use crate::core::processor::{gaps, ProcessorCore, Skipped, StartAt};
+use crate::core::Partition;
+use crate::kafka::consumer::{PartitionStats, RebalanceHook};
+use crate::metrics::ProcessMetrics;
+use crate::pipeline::PipelineError;
+use crate::sink::{Row, Sink, SinkBatch};
+
+/// State shared by the poll loop and the rebalance hook.
+pub(super) struct State {
+    pub(super) core: ProcessorCore<Row>,
+    pub(super) sink: Box<dyn Sink>,
+    pub(super) group: String,
+    pub(super) topic: String,
+    pub(super) summary: ProcessSummary,
+    /// When this run polled its first record (the start of `summary.busy`).
+    pub(super) first_record: Option<Instant>,
+    pub(super) metrics: ProcessMetrics,
+    /// The first error met inside a rebalance callback, reported by the loop.
+    pub(super) failed: Option<PipelineError>,
+    pub(super) skip_lost_records: bool,
+    pub(super) faults: ProcessFaults,
+    /// Progress of the committed records: a bar on a terminal, a log line now and then otherwise.
+    pub(super) meter: crate::pipeline::meter::Meter,
+}
+
+impl State {
+    /// Write the open batch (rows + offsets, one transaction) and advance the core.
+    pub(super) fn flush(&mut self) -> Result<BTreeMap<Partition, i64>, PipelineError> {
+        let Some(batch) = self.core.take_batch() else {
+            return Ok(BTreeMap::new());
+        };
+        let rows = batch.rows.len() as u64;
+        let sink_batch = SinkBatch {
+            group: self.group.clone(),
+            topic: self.topic.clone(),
+            rows: batch.rows,
+            next_offsets: batch.next_offsets,
+            skipped: Vec::new(),
+        };
+        let started = Instant::now();
+        if let Some(stall) = self.faults.sink_stall_at(self.summary.batches + 1) {
+            warn!(
+                ?stall,
+                "injected fault: the sink stalls before committing this batch"
+            );
+            std::thread::sleep(stall);
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.sink.commit(&sink_batch) {
+                Ok(()) => break,
+                Err(e) if attempt < 3 => {
+                    warn!(attempt, error = %e, "sink commit failed; retrying the same batch");
+                    std::thread::sleep(Duration::from_millis(200 * attempt));
+                }
+                Err(e) => {
+                    self.core.discard_open_batch();
+                    return Err(PipelineError::SinkStopped {
+                        source: Box::new(e),
+                        committed: self.core.positions(),
+                    });
+                }
+            }
+        }
+        self.core
+            .committed(&sink_batch.next_offsets)
+            .map_err(|e| PipelineError::Other(e.to_string()))?;
+        self.summary.records += rows;
+        self.summary.batches += 1;
+        if let Some(first) = self.first_record {
+            self.summary.busy = first.elapsed();
+        }
+        self.meter.add(rows);
+        self.metrics.rows.add(rows);
+        self.metrics.batches.inc();
+        self.metrics
+            .batch_seconds
+            .observe_duration(started.elapsed());
+        debug!(rows, ms = started.elapsed().as_millis() as u64, offsets = ?sink_batch.next_offsets, "batch committed");
+        Ok(sink_batch.next_offsets)
+    }
+}
+
+impl State {
+    /// Records deleted before this group read them: stop (the default), or — with
+    /// `--skip-lost-records` — move the offsets past them, with the ranges on record in the sink,
+    /// in one sink transaction. Returns the stored offsets as they are after that.
+    pub(super) fn handle_gaps(
+        &mut self,
+        gaps: Vec<Skipped>,
+        mut stored: BTreeMap<Partition, i64>,
+    ) -> Result<BTreeMap<Partition, i64>, PipelineError> {
+        if gaps.is_empty() {
+            return Ok(stored);
+        }
+        let lost = PipelineError::RecordsLost {
+            topic: self.topic.clone(),
+            group: self.group.clone(),
+            gaps: gaps.clone(),
+        };
+        if !self.skip_lost_records {
+            return Err(lost);
+        }
+        warn!(error = %lost, "--skip-lost-records: going on past the lost records, the ranges on record in the sink");
+        let batch = SinkBatch {
+            group: self.group.clone(),
+            topic: self.topic.clone(),
+            rows: Vec::new(),
+            next_offsets: gaps.iter().map(|g| (g.partition, g.to)).collect(),
+            skipped: gaps,
+        };
+        self.sink.commit(&batch)?;
+        stored.extend(batch.next_offsets);
+        Ok(stored)
+    }
+}
+
+pub(super) struct Hook(pub(super) Arc<Mutex<State>>);
+
+pub(super) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // A panic while holding the lock leaves the state as it was; keep going with it.
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl RebalanceHook for Hook {
+    fn assigned(
+        &self,
+        partitions: &[Partition],
+        log_start: &BTreeMap<Partition, i64>,
+    ) -> Vec<(Partition, StartAt)> {
+        let mut s = lock(&self.0);
+        let (group, topic) = (s.group.clone(), s.topic.clone());
+        let stored = match s.sink.load_offsets(&group, &topic) {
+            Ok(stored) => stored,
+            Err(e) => {
+                error!(error = %e, "cannot read stored offsets; stopping");
+                s.failed.get_or_insert(e.into());
+                BTreeMap::new()
+            }
+        };
+        // Never a silent jump over deleted records: stop (the loop reports it) or skip on record.
+        let found = gaps(partitions, &stored, log_start);
+        let stored = match s.handle_gaps(found, stored.clone()) {
+            Ok(stored) => stored,
+            Err(e) => {
+                s.failed.get_or_insert(e);
+                stored
+            }
+        };
+        let starts = s.core.assign(partitions, &stored);
+        s.metrics.rebalances.with(&["assign"]).inc();
+        s.metrics.assigned.set(s.core.assigned().len() as f64);
+        starts
+    }
+
+    fn revoking(&self, partitions: &[Partition]) -> BTreeMap<Partition, i64> {
+        let mut s = lock(&self.0);
+        let result = s.flush();
+        let offsets = match result {
+            Ok(offsets) => offsets,
+            Err(e) => {
+                error!(error = %e, "cannot commit the in-flight batch on revocation");
+                s.failed.get_or_insert(e);
+                BTreeMap::new()
+            }
+        };
+        s.core.forget(partitions);
+        s.metrics.rebalances.with(&["revoke"]).inc();
+        s.metrics.assigned.set(s.core.assigned().len() as f64);
+        for p in partitions {
+            s.metrics.lag.remove(&[&s.topic, &p.to_string()]);
+        }
+        offsets
+    }
+
+    fn statistics(&self, partitions: &[PartitionStats]) {
+        let s = lock(&self.0);
+        let (assigned, stored) = (s.core.assigned(), s.core.positions());
+        for p in partitions
+            .iter()
+            .filter(|p| assigned.contains(&p.partition))
+        {
+            if let Some(lag) = p.lag(stored.get(&p.partition).copied()) {
+                let partition = p.partition.to_string();
+                s.metrics.lag.with(&[&s.topic, &partition]).set(lag as f64);
+            }
+        }
+    }
+}
