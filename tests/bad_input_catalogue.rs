@@ -164,7 +164,8 @@ fn command_line_catalogue() {
         ),
         (
             with_net(&["produce", "--kafka-property", "no.such.property=1"]),
-            vec!["no.such.property", NOWHERE],
+            // Named before anything connects, with where it was set.
+            vec!["no.such.property", "--kafka-property"],
             None,
         ),
         (
@@ -190,8 +191,8 @@ fn command_line_catalogue() {
             None,
         ),
         (
-            with_net(&["process", "--batch-linger-ms", "soon"]),
-            vec!["--batch-linger-ms", "soon"],
+            with_net(&["process", "--batch-linger", "soon"]),
+            vec!["--batch-linger", "soon"],
             None,
         ),
         (

@@ -1,4 +1,4 @@
-//! `eosflow doctor` black-box: tansu (no EndTxn: transactions not supported), MockCluster
+//! `eosflow doctor` black-box: Apache Kafka (transactions supported), MockCluster
 //! (transactions advertised), the registry's subject and level, SQLite and PostgreSQL tables,
 //! unreachable services, invalid configuration, and passwords that never show.
 
@@ -63,9 +63,9 @@ fn assert_line(out: &str, symbol: &str, start: &str, needles: &[&str]) {
 }
 
 #[test]
-fn tansu_has_no_transactions_but_broker_topic_and_registry_pass() {
+fn kafka_broker_transactions_topics_registry_and_sink_pass() {
     let registry = Registry::start();
-    let topic = unique("doctor_tansu");
+    let topic = unique("doctor_kafka");
     produce(&registry, &topic, 3, "doctor", 10, 10);
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = sqlite_with_tables(&dir);
@@ -81,14 +81,8 @@ fn tansu_has_no_transactions_but_broker_topic_and_registry_pass() {
         "--timeout",
         "5s",
     ];
-    let out = text(&run_expect(&mut doctor(&args), 1));
-    assert!(out.contains("✘ transactions: not supported"), "{out}");
-    assert_line(
-        &out,
-        "✘",
-        "transactions:",
-        &["EndTxn (26)", "--delivery idempotent"],
-    );
+    let out = text(&run_expect(&mut doctor(&args), 0));
+    assert_line(&out, "✔", "transactions:", &["supported", "EndTxn v0-"]);
     assert_line(
         &out,
         "✔",
@@ -127,40 +121,40 @@ fn tansu_has_no_transactions_but_broker_topic_and_registry_pass() {
         "sink ",
         &["tables users and users_offsets present"],
     );
-    assert!(
-        out.contains("doctor: 7 ok, 1 warning(s), 1 failed, 0 not checked"),
-        "{out}"
+    assert_line(
+        &out,
+        "✔",
+        "kafka ",
+        &[
+            "Apache Kafka 4.4 (metadata.version 4.4-IV",
+            "transaction.version 2",
+            "consumer group protocol (KIP-848",
+        ],
     );
-
-    // With the delivery tansu supports, the missing transactions only warn: exit 0.
-    let mut idempotent = doctor(&args);
-    idempotent.args(["--delivery", "idempotent"]);
-    let out = text(&run_expect(&mut idempotent, 0));
+    // The shared test broker is one node: doctor says what that risks.
     assert_line(
         &out,
         "⚠",
-        "transactions:",
-        &["not supported", "InitProducerId v0-"],
+        &format!("durability {topic}:"),
+        &[
+            "replication 1, min.insync.replicas 1, unclean leader election off",
+            "1 broker(s)",
+        ],
+    );
+    assert!(
+        out.contains("doctor: 9 ok, 2 warning(s), 0 failed, 0 not checked"),
+        "{out}"
     );
 
     // The JSON form says the same.
     let mut json = doctor(&args);
     json.arg("--json");
-    let out = run_expect(&mut json, 1);
+    let out = run_expect(&mut json, 0);
     let checks: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON array");
     let txn = &checks[1];
     assert_eq!(txn["check"], "transactions", "{checks}");
-    assert_eq!(
-        (&txn["ok"], &txn["status"]),
-        (&false.into(), &"fail".into())
-    );
-    assert!(
-        txn["fix"]
-            .as_str()
-            .is_some_and(|f| f.contains("idempotent")),
-        "{txn}"
-    );
-    assert_eq!(checks.as_array().map(Vec::len), Some(9), "{checks}");
+    assert_eq!((&txn["ok"], &txn["status"]), (&true.into(), &"pass".into()));
+    assert_eq!(checks.as_array().map(Vec::len), Some(11), "{checks}");
     assert!(checks
         .as_array()
         .into_iter()
@@ -385,7 +379,7 @@ fn unreachable_services_fail_with_a_fix() {
     );
 }
 
-/// tansu speaks no SASL: ApiVersions (before authentication) answers, Metadata does not, and
+/// The test broker speaks no SASL: ApiVersions (before authentication) answers, Metadata does not, and
 /// doctor points at the security settings rather than at the address.
 #[test]
 fn a_broker_that_refuses_the_client_is_told_from_one_that_is_not_there() {

@@ -1,5 +1,5 @@
 //! `--metrics-listen`: the binary serves Prometheus text format at `/metrics` while `process` and
-//! `produce` run, and the numbers are exactly what the run did. `process` runs against tansu over
+//! `produce` run, and the numbers are exactly what the run did. `process` runs against Apache Kafka over
 //! users and poison records; `produce` runs transactionally on a MockCluster. Every scrape is
 //! checked line by line against the exposition format.
 
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::mock_broker::MockBroker;
 use common::{bootstrap, eosflow, run_expect, unique, Registry};
-use eosflow::kafka::consumer::read_topic;
+use eosflow::kafka::reader::read_topic;
 use eosflow::kafka::KafkaSettings;
 use randomuser_server::RandomUserServer;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -95,6 +95,17 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The status and body of `path` (`/healthz`, `/readyz`) on the metrics port.
+    fn probe(&self, path: &str) -> (u16, String) {
+        let url = self.url.replace("/metrics", path);
+        let response = reqwest::blocking::get(&url)
+            .unwrap_or_else(|e| panic!("GET {url}: {e}\n{}", self.log()));
+        (
+            response.status().as_u16(),
+            response.text().unwrap_or_default(),
+        )
     }
 
     fn log(&self) -> String {
@@ -392,7 +403,7 @@ fn process_metrics_count_records_rows_dead_letters_batches_and_lag() {
             .args(["--bootstrap", &bootstrap(), "--registry", &registry.url])
             .args(["--topic", &topic, "--sink", &sink])
             .args(["--group", &unique("metrics-group")])
-            .args(["--batch-max", "7", "--batch-linger-ms", "100"])
+            .args(["--batch-max", "7", "--batch-linger", "100ms"])
             .args(["--exit-when-idle", "300s"]),
     );
     let lag =
@@ -425,6 +436,9 @@ fn process_metrics_count_records_rows_dead_letters_batches_and_lag() {
     assert_eq!(m.get("eosflow_process_assigned_partitions"), 2.0);
     assert!(m.get("eosflow_process_rebalances_total{kind=\"assign\"}") >= 1.0);
     assert_eq!(m.get(&build_info("process")), 1.0);
+    // The Kubernetes probes (deploy/kubernetes): live and ready while the job runs.
+    assert_eq!(job.probe("/healthz"), (200, "ok\n".to_string()));
+    assert_eq!(job.probe("/readyz"), (200, "ready\n".to_string()));
     let start = m.get("eosflow_start_time_seconds");
     assert!(
         start >= started.floor() && start <= now_secs(),
@@ -476,6 +490,10 @@ fn produce_metrics_count_transactions_on_a_mock_cluster() {
         assert_eq!(m.get(series), want, "{series}\n{}", m.text);
     }
     assert_eq!(m.get(&build_info("produce")), 1.0);
+    // Waiting for its next `--every` tick, the producer is live (it beats while it waits) and
+    // ready.
+    assert_eq!(job.probe("/healthz").0, 200);
+    assert_eq!(job.probe("/readyz").0, 200);
     let summary = job.terminate();
     assert!(
         summary.contains("produced 50 users in 1 chunks") && summary.contains("1 rejected"),

@@ -1,5 +1,5 @@
-//! End to end on real components: tansu (Kafka API, idempotent delivery — it has no
-//! transactions), eosflow's registry, and PostgreSQL or SQLite. 10 000 users; the processor is
+//! End to end on real components: Apache Kafka (transactional delivery), eosflow's registry, and
+//! PostgreSQL or SQLite. 10 000 users; the processor is
 //! stopped gracefully, then SIGKILLed mid-stream, restarted, and finally re-processes everything
 //! after an offset reset. `verify` must be exact after each step and row contents unchanged.
 
@@ -50,12 +50,12 @@ impl Pipeline {
                 &self.group,
                 "--batch-max",
                 "500",
-                "--batch-linger-ms",
-                "200",
+                "--batch-linger",
+                "200ms",
             ]);
             c.args(["--exit-when-idle", "3s"]);
             // One logical processor, restarted: static membership lets the restart take over the
-            // SIGKILLed predecessor's partitions at once (tansu never expires the dead member).
+            // SIGKILLed predecessor's partitions at once, not after the session timeout.
             c.args(["--instance-id", &format!("{}-processor", self.group)]);
         }
         c
@@ -106,7 +106,8 @@ impl Pipeline {
 
 fn assert_exact(report: &serde_json::Value) {
     let expected = serde_json::json!({
-        "expected": USERS, "present": USERS, "missing": 0, "duplicates": 0, "extra": 0
+        "expected": USERS, "present": USERS, "missing": 0, "lost": 0, "duplicates": 0, "extra": 0,
+        "committed": USERS
     });
     assert_eq!(report, &expected);
 }

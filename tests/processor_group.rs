@@ -1,4 +1,4 @@
-//! Processors in a consumer group on tansu + PostgreSQL: a second processor joins mid-stream
+//! Processors in a consumer group on Apache Kafka + PostgreSQL: a second processor joins mid-stream
 //! (the group splits the partitions), then the first leaves (the survivor takes its partitions and
 //! resumes from the offsets stored with the rows): verify exact. And SIGTERM: the open batch is
 //! committed and the processor exits 0 in bounded time.
@@ -107,7 +107,7 @@ impl Setup {
 
     fn verify_exact(&self, users: u64) {
         let out = run_ok(self.cmd("verify").arg("--json"));
-        let expected = serde_json::json!({"expected": users, "present": users, "missing": 0, "duplicates": 0, "extra": 0});
+        let expected = serde_json::json!({"expected": users, "present": users, "missing": 0, "lost": 0, "duplicates": 0, "extra": 0, "committed": users});
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(stdout(&out).trim()).expect("json"),
             expected
@@ -118,18 +118,13 @@ impl Setup {
 /// A second processor joins mid-stream (the group splits the partitions; both write), then the
 /// first leaves with SIGTERM (it commits its batch and leaves the group); the survivor takes its
 /// partitions from the offsets stored with the rows and finishes: exact.
-///
-/// Why SIGTERM and not SIGKILL here: tansu 0.6 keeps a killed member in the group, so its
-/// partitions stay assigned to the dead member and are never handed over (observed: after the
-/// rebalance the survivor was given only its own half). A killed processor's partitions are
-/// covered by restarts instead (`tests/pipeline_e2e.rs`); the handover from a dead member needs a
-/// broker that expires sessions (any real Kafka).
+/// (A killed member's handover: `a_killed_processors_partitions_move_to_the_survivor` below.)
 #[test]
 fn a_second_processor_shares_the_partitions_then_takes_over_from_one_that_leaves() {
     const USERS: u64 = 20_000;
     let s = Setup::new(USERS);
     // Small batches so the stream takes a while and the group changes land mid-stream.
-    let slow = ["--batch-max", "100", "--batch-linger-ms", "50"];
+    let slow = ["--batch-max", "100", "--batch-linger", "50ms"];
     let first = s.processor(&[&slow[..], &["--exit-when-idle", "60s"]].concat());
     s.wait_rows(1000);
     let second = s.processor(&[&slow[..], &["--exit-when-idle", "10s"]].concat());
@@ -182,8 +177,7 @@ fn replayed(summary: &str) -> u64 {
 }
 
 /// Two processors split the partitions; one is killed with SIGKILL while it holds an open,
-/// uncommitted batch. Once the broker expires its session (MockCluster does, after
-/// session.timeout.ms; tansu 0.6 never does), the survivor is given the dead member's partitions,
+/// uncommitted batch. Once the broker expires its session (after session.timeout.ms), the survivor is given the dead member's partitions,
 /// seeks to the offsets stored with the rows (none for the dead member's partitions: it never
 /// committed) and re-does exactly the lost work: it applies every record of the topic once (its own
 /// half plus the dead member's), and the table holds every user once.
@@ -191,12 +185,10 @@ fn replayed(summary: &str) -> u64 {
 fn a_killed_processors_partitions_move_to_the_survivor() {
     const FIRST: u64 = 2000;
     const TOTAL: u64 = 10_000;
-    let topic = unique("grpkill");
-    let broker = common::mock_broker::MockBroker::for_topic(&topic);
     let s = Setup {
         registry: Registry::start(),
-        bootstrap: broker.bootstrap.clone(),
-        topic,
+        bootstrap: bootstrap(),
+        topic: unique("grpkill"),
         table: unique("grpkill_users"),
         group: unique("grpkill"),
     };
@@ -209,6 +201,8 @@ fn a_killed_processors_partitions_move_to_the_survivor() {
                     &s.registry.url,
                     "--topic",
                     &s.topic,
+                    "--partitions",
+                    "4",
                     "--seed",
                     "grpkill",
                     "--page-size",
@@ -218,14 +212,34 @@ fn a_killed_processors_partitions_move_to_the_survivor() {
                 ]),
         )
     };
-    produce_until(FIRST / 500);
+    // Both members join an empty topic, so the group has split the partitions between them before
+    // any record exists (a join after the first member read records would make it commit them on
+    // revocation). The first one's batch never fills or lingers out: everything it reads stays
+    // uncommitted.
+    eosflow::kafka::admin::ensure_topic(
+        &eosflow::kafka::KafkaSettings::new(&s.bootstrap),
+        &s.topic,
+        4,
+        &[],
+        Duration::from_secs(20),
+    )
+    .expect("create the topic");
     let session = ["--kafka-property", "session.timeout.ms=6000"];
-    // Both join at once, so the group splits the partitions between them (MockCluster stalls a
-    // join that arrives after the first member was assigned). The first one's batch never fills
-    // or lingers out: everything it reads stays uncommitted.
-    let open_batch = ["--batch-max", "1000000", "--batch-linger-ms", "600000"];
+    let open_batch = ["--batch-max", "1000000", "--batch-linger", "600000ms"];
     let mut first = s.processor(&[&session[..], &open_batch[..]].concat());
-    let (second, log) = s.processor_logged(&[&session[..], &["--exit-when-idle", "20s"]].concat());
+    let (second, log) = s.processor_logged(&[&session[..], &["--exit-when-idle", "30s"]].concat());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !log.lock().expect("log lines").iter().any(|l| {
+        l.contains("partitions assigned")
+            && l.matches("Offset").count() + l.matches("Beginning").count() == 2
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the group never split the partitions"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    produce_until(FIRST / 500);
     s.wait_rows(FIRST as usize / 4); // the survivor is writing its share
                                      // A resumed producer replays its last recorded page (whole, on purpose): those records are
                                      // in the topic twice and the survivor applies them again onto the same rows.
@@ -243,8 +257,9 @@ fn a_killed_processors_partitions_move_to_the_survivor() {
         .collect();
     let all_four = |l: &&str| (0..4).all(|p| l.contains(&format!("({p}, ")));
     assert!(out.status.success(), "{summary}\n{log}");
+    let share = assignments.iter().position(|l| !all_four(l));
     assert!(
-        assignments.len() >= 2 && !all_four(&assignments[0]) && all_four(&assignments[1]),
+        share.is_some_and(|i| assignments[i + 1..].iter().any(all_four)),
         "the survivor first got its share, then every partition: {assignments:?}"
     );
     assert_eq!(
@@ -261,7 +276,7 @@ fn sigterm_commits_the_open_batch_and_exits_cleanly() {
     const USERS: u64 = 3000;
     let s = Setup::new(USERS);
     // A batch that would stay open for a minute: only the shutdown path can commit it.
-    let child = s.processor(&["--batch-max", "1000000", "--batch-linger-ms", "60000"]);
+    let child = s.processor(&["--batch-max", "1000000", "--batch-linger", "60000ms"]);
     std::thread::sleep(Duration::from_secs(6));
     assert_eq!(s.rows(), 0, "nothing committed before the signal");
     let kill = Command::new("kill")

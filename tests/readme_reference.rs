@@ -70,3 +70,48 @@ fn the_configuration_reference_lists_every_environment_variable() {
         "README's configuration reference is out of date.\nread by the binary, not in the table: {missing:?}\nin the table, not read by the binary: {stale:?}"
     );
 }
+
+/// Every default the binary uses (`src/cli/defaults.rs`, also shown by `--help`) is the one the
+/// table gives.
+#[test]
+fn the_configuration_reference_gives_the_binarys_defaults() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let rows: Vec<Vec<String>> = readme
+        .split("## Configuration reference")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has a '## Configuration reference' section")
+        .lines()
+        .filter(|l| l.starts_with("| `--"))
+        .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
+        .collect();
+    let mut wrong = Vec::new();
+    for (scope, id, value) in eosflow::cli::defaults::shown() {
+        let flag = format!("`--{}`", id.replace('_', "-"));
+        let Some(row) = rows
+            .iter()
+            .find(|r| r.get(1).is_some_and(|c| c.starts_with(&flag)))
+        else {
+            wrong.push(format!("{flag}: no row"));
+            continue;
+        };
+        let default = row.get(4).cloned().unwrap_or_default();
+        let expected = if scope == "*" || default.matches('`').count() <= 2 {
+            format!("`{value}`")
+        } else {
+            format!("{scope}`: {value}")
+        };
+        let found = default.contains(&expected) || default.contains(&format!("{scope}: {value}"));
+        if !found {
+            wrong.push(format!(
+                "{flag} ({scope}): README says {default:?}, the binary {value:?}"
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "README's defaults are out of date:\n{}",
+        wrong.join("\n")
+    );
+}

@@ -274,6 +274,21 @@ async fn request_bodies_and_their_errors() {
     );
     assert_error(invalid, 422, 42201);
     assert_error(sr.register("x", "not json at all").await, 422, 42201);
+    // A 422 says where the schema is wrong, as `eosflow schema check` does.
+    let bad_default = sr
+        .register(
+            "x",
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int","default":"x"}]}"#,
+        )
+        .await;
+    assert!(
+        bad_default.1["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("/fields/0/default")),
+        "{}",
+        bad_default.1
+    );
+    assert_error(bad_default, 422, 42201);
     let protobuf = sr
         .post(
             "/subjects/x/versions",

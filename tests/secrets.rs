@@ -3,10 +3,10 @@
 //! can be given — `--sasl-password`, `--ssl-key-password`, `--kafka-property sasl.password=…`,
 //! `EOSFLOW_KAFKA_PROPERTIES`, registry URL userinfo, `--registry-password`, a postgres URL,
 //! `EOSFLOW_SINK_PASSWORD` — against unreachable and refusing endpoints, and end to end against
-//! tansu, PostgreSQL and `eosflow registry serve --basic-auth-file`. Also: flag > env > file for
+//! Apache Kafka, PostgreSQL and `eosflow registry serve --basic-auth-file`. Also: flag > env > file for
 //! the security options, observed through the binary.
 //!
-//! No SASL or TLS Kafka broker runs here (tansu has neither): the Kafka side is exercised up to
+//! The test broker has no SASL or TLS listener: the Kafka side is exercised up to
 //! librdkafka connecting (SASL_SSL + SCRAM, a client certificate with an encrypted key) to an
 //! address where nothing listens.
 
@@ -340,7 +340,7 @@ fn end_to_end_with_an_authenticating_registry_and_no_leaks() {
     let produce = |format: &str| {
         let mut cmd = debug_eosflow(format);
         cmd.args(["produce", "--bootstrap", &broker, "--topic", &topic])
-            .args(["--delivery", "idempotent", "--partitions", "1"])
+            .args(["--partitions", "1"])
             .args(["--seed", "secrets", "--page-size", "10", "--count", "20"]);
         cmd
     };
@@ -367,7 +367,7 @@ fn end_to_end_with_an_authenticating_registry_and_no_leaks() {
         cmd.args(["process", "--bootstrap", &broker, "--topic", &topic])
             .args(["--group", &group, "--sink", sink, "--table", &table])
             .args(["--registry", &registry.url, "--registry-username", "bob"])
-            .args(["--exit-when-idle", "3s", "--batch-linger-ms", "100"])
+            .args(["--exit-when-idle", "3s", "--batch-linger", "100ms"])
             .env("EOSFLOW_REGISTRY_PASSWORD", registry_password);
         cmd
     };

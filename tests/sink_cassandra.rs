@@ -1,16 +1,18 @@
 //! The Cassandra sink beyond the shared contract (`tests/sink_contract.rs`, `cassandra_contract`).
 //!
-//! Tests named `live_*` need a Cassandra or ScyllaDB node and are `#[ignore]`d, since none runs
-//! where CI runs. Run them with:
+//! Tests named `live_*` need a Cassandra (or ScyllaDB) node: `scripts/test-env start` starts one
+//! (Apache Cassandra 5.0.9 with password authentication, on 127.0.0.1:19042) and exports
+//! `EOSFLOW_TEST_CASSANDRA`, so they run in plain `cargo test`:
 //!
 //! ```text
-//! docker run -d -p 9042:9042 scylladb/scylla --smp 1 --developer-mode 1   # or cassandra:5
-//! EOSFLOW_TEST_CASSANDRA=127.0.0.1:9042 cargo test --test sink_cassandra -- --ignored
+//! scripts/test-env start && . <(scripts/test-env env) && cargo test --test sink_cassandra
 //! ```
 //!
 //! `EOSFLOW_TEST_CASSANDRA` is `HOST:PORT[,HOST:PORT…]` or a whole `cassandra://` URL (its
-//! keyspace, credentials and options are kept; no `table=`). Without it, `--ignored` fails loudly.
-//! The other tests need no server (nothing listens on port 1) and always run.
+//! keyspace, credentials and options are kept; no `table=`). Without it the live tests fail
+//! loudly, never skip. The `live_auth_*` tests need credentials in it (a node with
+//! `PasswordAuthenticator`, as the test environment's). The other tests need no server (nothing
+//! listens on port 1).
 
 use std::collections::BTreeMap;
 
@@ -25,42 +27,9 @@ use scylla::value::CqlValue;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// A user built from JSON, so that nullable fields added to `User` later need no change here.
+/// The sample user `i` of `seed` (shared by every test: `eosflow::model::sample`).
 fn user(seed: &str, i: u32, variant: &str) -> User {
-    let mut value = serde_json::json!({
-        "source_name": "cassandra-test",
-        "source_seed": seed,
-        "source_page": 1 + i64::from(i / 100),
-        "source_index": i % 100,
-        "external_id": i.is_multiple_of(2).then(|| format!("ext-{i}")),
-        "first_name": format!("Zoë{variant}"),
-        "last_name": "O'Brien; DROP TABLE x; --",
-        "gender": "female",
-        "address": format!("{i} \"Quoted\" street"),
-        "post_code": format!("{i:05}"),
-        "email": format!("user{i}{variant}@example.com"),
-        "username": format!("user{i}"),
-        "dob": "1990-01-02T03:04:05.678Z",
-        "registered_date": "2015-06-07T08:09:10.000Z",
-        "phone": "+1 (555) 010-0000",
-        "picture": format!("https://example.com/p/{i}.jpg"),
-    });
-    // The User v2 fields, when present: every combination of null and value.
-    if let Some(map) = value.as_object_mut() {
-        map.insert(
-            "nat".into(),
-            serde_json::json!((i % 3 == 1).then_some("UA")),
-        );
-        map.insert(
-            "age".into(),
-            serde_json::json!((!i.is_multiple_of(4)).then_some(20 + i % 50)),
-        );
-        map.insert(
-            "cell".into(),
-            serde_json::json!((i % 5 == 2).then(|| format!("+380 {i}"))),
-        );
-    }
-    serde_json::from_value(value).expect("a User from JSON")
+    eosflow::model::sample::variant(seed, i, variant)
 }
 
 fn rows(seed: &str, range: std::ops::Range<u32>, variant: &str) -> Vec<Row> {
@@ -73,6 +42,7 @@ fn batch(rows: Vec<Row>, offsets: &[(i32, i64)]) -> SinkBatch {
         topic: "t".into(),
         rows,
         next_offsets: offsets.iter().copied().collect(),
+        skipped: Vec::new(),
     }
 }
 
@@ -84,8 +54,10 @@ fn base_url() -> String {
             format!("cassandra://{}/eosflow_test?replication=1", v.trim())
         }
         _ => panic!(
-            "EOSFLOW_TEST_CASSANDRA is not set: the live Cassandra tests need a node; \
-             see the header of tests/sink_cassandra.rs"
+            "EOSFLOW_TEST_CASSANDRA is not set: the live Cassandra tests need a node: run \
+             `scripts/test-env start` and `. <(scripts/test-env env)` (or start one with \
+             `scripts/cassandra-node start DIR --port 19042` and set \
+             EOSFLOW_TEST_CASSANDRA=127.0.0.1:19042); see the header of tests/sink_cassandra.rs"
         ),
     }
 }
@@ -136,7 +108,7 @@ impl Raw {
     /// Drop the tables of `config` now (leftovers) and at the end of the test.
     fn owns_tables(&mut self, config: &CassandraConfig) {
         let cql = Cql::new(&config.keyspace, &config.table);
-        for table in [cql.users(), cql.offsets()] {
+        for table in [cql.users(), cql.offsets(), cql.skipped()] {
             let statement = format!("DROP TABLE IF EXISTS {table}");
             let _ = self.try_cql(&statement);
             self.drop_after.push(statement);
@@ -263,7 +235,6 @@ fn unknown_scheme_lists_the_cassandra_form() {
 // Live
 
 #[test]
-#[ignore = "needs EOSFLOW_TEST_CASSANDRA=host:port; run with --ignored"]
 fn live_open_by_url_round_trip() {
     let config = config("cs_url");
     let mut raw = Raw::connect(&config);
@@ -295,7 +266,6 @@ fn live_open_by_url_round_trip() {
 }
 
 #[test]
-#[ignore = "needs EOSFLOW_TEST_CASSANDRA=host:port; run with --ignored"]
 fn live_keyspace_replication_strategies() {
     let base = config("cs_ks");
     let mut raw = Raw::connect(&base);
@@ -351,7 +321,6 @@ fn rows_of(n: u32) -> Vec<Row> {
 }
 
 #[test]
-#[ignore = "needs EOSFLOW_TEST_CASSANDRA=host:port; run with --ignored"]
 fn live_concurrency_and_consistency_settings_store_the_same_rows() {
     let mut data = rows("cc", 0..400, "");
     data.extend(rows("cc", 100..150, "-later")); // same ids: the later version wins
@@ -384,7 +353,6 @@ fn live_concurrency_and_consistency_settings_store_the_same_rows() {
 }
 
 #[test]
-#[ignore = "needs EOSFLOW_TEST_CASSANDRA=host:port; run with --ignored"]
 fn live_id_counts_pages_through_many_rows() {
     let c = config("cs_paging");
     let mut raw = Raw::connect(&c);
@@ -402,7 +370,6 @@ fn live_id_counts_pages_through_many_rows() {
 }
 
 #[test]
-#[ignore = "needs EOSFLOW_TEST_CASSANDRA=host:port; run with --ignored"]
 fn live_a_column_of_another_type_is_refused() {
     let c = config("cs_types");
     let mut raw = Raw::connect(&c);
@@ -424,5 +391,163 @@ fn live_a_column_of_another_type_is_refused() {
     assert!(
         msg.contains("source_page has type text, expected bigint"),
         "{msg}"
+    );
+}
+
+/// Before `ensure_schema` every operation names the missing table or keyspace and says to create
+/// the schema, whichever wording the node uses (Cassandra 5: "table … does not exist"; older
+/// nodes and ScyllaDB: "unconfigured table …").
+#[test]
+fn live_operations_without_tables_say_to_create_the_schema() {
+    let c = config("cs_noschema");
+    let mut raw = Raw::connect(&c);
+    raw.owns_tables(&c);
+    let cql = Cql::new(&c.keyspace, &c.table);
+    raw.try_cql(&cql.create_keyspace(&c.replication, true))
+        .expect("keyspace");
+    let mut absent_keyspace = c.clone();
+    absent_keyspace.keyspace = format!("eosflow_absent_{}", std::process::id());
+    raw.owns_keyspace(&absent_keyspace.keyspace);
+    for (what, c) in [("tables", c), ("keyspace", absent_keyspace)] {
+        let mut s = CassandraSink::connect_with(c).expect("connect");
+        let row = Row::new(user("noschema", 0, ""));
+        let results: Vec<(&str, Result<(), SinkError>)> = vec![
+            ("load_offsets", s.load_offsets("g", "t").map(drop)),
+            ("id_counts", s.id_counts().map(drop)),
+            ("get", s.get(row.id).map(drop)),
+            ("commit", s.commit(&batch(vec![row.clone()], &[(0, 1)]))),
+            ("reset_offsets", s.reset_offsets("g", "t")),
+            ("skipped", s.skipped("t").map(drop)),
+        ];
+        for (operation, result) in results {
+            let msg = result.expect_err("no schema yet").to_string();
+            println!("[{what}] {msg}");
+            assert!(msg.contains(&format!("{operation} failed")), "{msg}");
+            assert!(
+                msg.contains("does not exist") || msg.contains("unconfigured"),
+                "{msg}"
+            );
+            assert!(
+                msg.contains("has the schema been created? run ensure_schema"),
+                "[{what}] {operation}: no hint to create the schema: {msg}"
+            );
+        }
+    }
+}
+
+/// `verify` counts the rows (`id_counts`) and reads them (`get`): neither needs the offsets
+/// table, so neither fails without it (a fresh sink, as `verify` opens, and one whose statements
+/// were prepared before the table went away).
+#[test]
+fn live_rows_are_readable_without_the_offsets_table() {
+    let c = config("cs_no_offsets");
+    let mut raw = Raw::connect(&c);
+    raw.owns_tables(&c);
+    let mut before = CassandraSink::connect_with(c.clone()).expect("connect");
+    before.ensure_schema().expect("ensure_schema");
+    let r = rows("nooff", 0..20, "");
+    before
+        .commit(&batch(r.clone(), &[(0, 20)]))
+        .expect("commit");
+    assert_eq!(before.id_counts().expect("id_counts").len(), 20);
+    let cql = Cql::new(&c.keyspace, &c.table);
+    raw.try_cql(&format!("DROP TABLE {}", cql.offsets()))
+        .expect("drop the offsets table");
+    let fresh = CassandraSink::connect_with(c).expect("connect");
+    for (name, mut s) in [("fresh", fresh), ("prepared before", before)] {
+        let counts = s
+            .id_counts()
+            .unwrap_or_else(|e| panic!("{name}: id_counts without the offsets table: {e}"));
+        assert_eq!(counts.len(), 20, "{name}");
+        for row in &r[..3] {
+            assert_eq!(
+                s.get(row.id).expect("get"),
+                Some(row.user.clone()),
+                "{name}"
+            );
+        }
+        assert!(s.skipped("t").expect("skipped").is_empty(), "{name}");
+        let msg = s
+            .load_offsets("g", "t")
+            .expect_err("no offsets table")
+            .to_string();
+        assert!(
+            msg.contains(&cql.offsets_table()) && msg.contains("run ensure_schema"),
+            "{name}: {msg}"
+        );
+    }
+}
+
+/// The credentials of `EOSFLOW_TEST_CASSANDRA`; the `live_auth_*` tests need a node that checks
+/// them.
+fn credentials(c: &CassandraConfig) -> (String, String) {
+    match (&c.username, &c.password) {
+        (Some(user), Some(password)) => (user.clone(), password.expose().to_string()),
+        _ => panic!(
+            "EOSFLOW_TEST_CASSANDRA has no username and password: the authentication tests need \
+             a node with PasswordAuthenticator and a URL with credentials, as `scripts/test-env \
+             start` gives (cassandra://eosflow:…@127.0.0.1:19042/eosflow_test?replication=1)"
+        ),
+    }
+}
+
+/// A wrong password is a connect error that names the node, the user and what to check, and
+/// shows neither the wrong password nor the right one.
+#[test]
+fn live_auth_wrong_password_is_a_clear_connect_error() {
+    let mut c = config("cs_auth");
+    let (user, right) = credentials(&c);
+    let wrong = "Wr0ng-pw-7f3e";
+    c.password = Some(wrong.parse().expect("secret"));
+    c.connect_timeout = std::time::Duration::from_secs(5);
+    let err = CassandraSink::connect_with(c.clone())
+        .err()
+        .expect("a wrong password must be refused");
+    let msg = err.to_string();
+    println!("{msg}");
+    assert!(matches!(err, SinkError::Connect { .. }), "{msg}");
+    assert!(msg.contains(&c.hosts.join(",")), "names the node: {msg}");
+    assert!(msg.contains(&format!("{user}@")), "names the user: {msg}");
+    assert!(
+        msg.contains("check the username and password"),
+        "says what to check: {msg}"
+    );
+    for secret in [wrong, right.as_str()] {
+        assert!(!msg.contains(secret), "password in the message: {msg}");
+        assert!(!format!("{err:?}").contains(secret), "password in Debug");
+    }
+    // The same through a URL, as the processor opens it.
+    let url = format!(
+        "cassandra://{}:{wrong}@{}/{}?connect_timeout=5",
+        eosflow::secret::percent_encode(&user),
+        c.hosts.join(","),
+        c.keyspace
+    );
+    let msg = eosflow::sink::open(&url, "users")
+        .err()
+        .expect("a wrong password must be refused")
+        .to_string();
+    assert!(msg.contains("check the username and password"), "{msg}");
+    assert!(!msg.contains(wrong) && !msg.contains(&right), "{msg}");
+}
+
+/// No credentials for a node that asks for them: a connect error that says so.
+#[test]
+fn live_auth_missing_credentials_are_a_clear_connect_error() {
+    let mut c = config("cs_auth");
+    credentials(&c);
+    c.username = None;
+    c.password = None;
+    c.connect_timeout = std::time::Duration::from_secs(5);
+    let err = CassandraSink::connect_with(c.clone())
+        .err()
+        .expect("the node asks for credentials");
+    let msg = err.to_string();
+    println!("{msg}");
+    assert!(matches!(err, SinkError::Connect { .. }), "{msg}");
+    assert!(msg.contains(&c.hosts.join(",")), "names the node: {msg}");
+    assert!(
+        msg.contains("requires authentication") && msg.contains("username"),
+        "says what is missing: {msg}"
     );
 }

@@ -9,12 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use eosflow::avro::{decode_user, newest_user_schema, unframe};
-use eosflow::kafka::consumer::read_topic;
 use eosflow::kafka::mock::DemoBroker;
-use eosflow::kafka::producer::{Chunk, DeliveryMode, OutRecord, PageProducer};
+use eosflow::kafka::producer::{Delivery, DeliveryMode, OutRecord, PageProducer};
+use eosflow::kafka::progress::SideTopics;
+use eosflow::kafka::reader::read_topic;
 use eosflow::kafka::KafkaSettings;
 use eosflow::pipeline::produce::{self, ProduceJob};
-use eosflow::pipeline::progress::SideTopics;
 use eosflow::pipeline::Shutdown;
 use eosflow::registry::client::RegistryClient;
 use eosflow::source::generator::{generate_user, Generator};
@@ -35,9 +35,7 @@ fn job(broker: &DemoBroker, topic: &str, count: u64) -> ProduceJob {
         kafka: KafkaSettings::new(broker.bootstrap()),
         topic: topic.into(),
         side,
-        delivery: DeliveryMode::Transactional {
-            transactional_id: id.clone(),
-        },
+        delivery: DeliveryMode::transactional(id.clone()),
         producer_id: id,
         seed: "mock".into(),
         start_page: 1,
@@ -48,6 +46,7 @@ fn job(broker: &DemoBroker, topic: &str, count: u64) -> ProduceJob {
         every: None,
         create_partitions: None,
         schema_version: None,
+        faults: eosflow::pipeline::faults::Faults::none(),
         timeout: TIMEOUT,
     }
 }
@@ -142,21 +141,17 @@ fn a_commit_failure_that_needs_abort_is_retried_and_a_plain_chunk_commits() {
     broker.create_topic(topic, 2).expect("topic");
     let mut producer = PageProducer::new(
         &KafkaSettings::new(broker.bootstrap()),
-        DeliveryMode::Transactional {
-            transactional_id: common::unique("txn"),
-        },
+        DeliveryMode::transactional(common::unique("txn")),
         TIMEOUT,
     )
     .expect("init_transactions on the mock");
-    let chunk = Chunk {
+    let chunk = Delivery {
         records: (0..10)
             .map(|i| OutRecord::new(topic, format!("k{i}"), vec![0, 0, 0, 0, 1, i]))
             .collect(),
         progress: None,
     };
-    producer
-        .send_chunk(&chunk, (1, 0, 10))
-        .expect("plain commit");
+    producer.deliver(&chunk, (1, 0, 10)).expect("plain commit");
     assert_eq!(producer.stats().aborts, 0);
 
     // EndTxn answered with an abortable error once: the chunk is aborted and sent again.
@@ -164,7 +159,7 @@ fn a_commit_failure_that_needs_abort_is_retried_and_a_plain_chunk_commits() {
         RDKafkaApiKey::EndTxn,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_TXN_STATE],
     );
-    producer.send_chunk(&chunk, (2, 0, 10)).expect("retried");
+    producer.deliver(&chunk, (2, 0, 10)).expect("retried");
     let stats = producer.stats();
     assert_eq!(stats.chunks, 2);
     assert!(stats.resends >= 1, "{stats:?}");

@@ -1,39 +1,33 @@
 //! Building blocks of `tests/kill_exactly_once.rs` (included there with `#[path]`, next to
-//! `common/tansu.rs`, which the run loop there drives): settings from `EOSFLOW_KILL_*`, the seeded
+//! `common/kafka.rs`, whose broker the run loop there kills and restarts): settings from `EOSFLOW_KILL_*`, the seeded
 //! kill schedule, the broker under test, the processes the test kills ([`Victim`]) and how each
 //! life of them is started ([`Ctx`]), progress probes, and the final topic check.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use eosflow::kafka::consumer::read_topic;
+use eosflow::kafka::progress::SideTopics;
+use eosflow::kafka::reader::read_topic;
 use eosflow::kafka::{admin, KafkaSettings};
-use eosflow::pipeline::progress::SideTopics;
 use eosflow::sink::Sink;
 use eosflow::source::generator::generate_user;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::common::eosflow;
-use crate::common::mock_broker::MockBroker;
-use crate::tansu::PrivateTansu;
+use crate::kafka::PrivateKafka;
 
 /// Users per page = per producer chunk.
 pub const PAGE_SIZE: u32 = 100;
 /// The generator seed of the users.
 const SOURCE_SEED: &str = "kill";
 pub const TOPIC: &str = "users";
-/// Partitions of the users topic on tansu.
+/// Partitions of the users topic.
 pub const PARTITIONS: i32 = 4;
-/// Partitions of the users topic on MockCluster, which keeps at most 5 MiB per partition
-/// (librdkafka's `rdkafka_mock.c`: older message sets are deleted): 16 hold ~200 000 users.
-pub const MOCK_PARTITIONS: i32 = 16;
-/// The most users the MockCluster variant runs with (see [`MOCK_PARTITIONS`]).
-pub const MOCK_MAX_USERS: u64 = 200_000;
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Size, kill count and seed, from `EOSFLOW_KILL_*`.
@@ -56,15 +50,16 @@ fn env_number(name: &str) -> Option<u64> {
 }
 
 impl Settings {
-    pub fn from_env() -> Settings {
-        let users = env_number("EOSFLOW_KILL_USERS").unwrap_or(20_000);
+    /// `users` and `rounds` unless `EOSFLOW_KILL_USERS` / `EOSFLOW_KILL_ROUNDS` say otherwise.
+    pub fn from_env_or(users: u64, rounds: usize) -> Settings {
+        let users = env_number("EOSFLOW_KILL_USERS").unwrap_or(users);
         let page = u64::from(PAGE_SIZE);
         assert!(
             users.is_multiple_of(page) && users >= 10 * page,
             "EOSFLOW_KILL_USERS={users}: use a multiple of {page}, at least {}",
             10 * page
         );
-        let rounds = env_number("EOSFLOW_KILL_ROUNDS").unwrap_or(5) as usize;
+        let rounds = env_number("EOSFLOW_KILL_ROUNDS").map_or(rounds, |n| n as usize);
         assert!(rounds >= 1, "EOSFLOW_KILL_ROUNDS must be at least 1");
         let seed = env_number("EOSFLOW_KILL_SEED").unwrap_or_else(|| {
             SystemTime::now()
@@ -93,13 +88,19 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
     }
 
-    /// `rounds` (target, delay ms) pairs: one target in each slice of 5 %..85 % of `total`.
-    pub fn plan(&mut self, rounds: usize, total: u64, max_delay_ms: u64) -> VecDeque<(i64, u64)> {
-        let r = rounds as u64;
+    /// `rounds` (target, delay ms) pairs: one target in each slice of `from` %..85 % of `total`.
+    pub fn plan(
+        &mut self,
+        rounds: usize,
+        total: u64,
+        max_delay_ms: u64,
+        from: u64,
+    ) -> VecDeque<(i64, u64)> {
+        let (r, span) = (rounds as u64, 85 - from.min(80));
         (0..r)
             .map(|k| {
-                let lo = total * (5 + 80 * k / r) / 100;
-                let hi = total * (5 + 80 * (k + 1) / r) / 100;
+                let lo = total * (from + span * k / r) / 100;
+                let hi = total * (from + span * (k + 1) / r) / 100;
                 let target = lo + self.below(hi - lo);
                 (target as i64, self.below(max_delay_ms + 1))
             })
@@ -107,66 +108,59 @@ impl Rng {
     }
 }
 
-/// The broker under test.
-pub enum Broker {
-    /// A private tansu (idempotent delivery; restarted once mid-run).
-    Tansu(PrivateTansu),
-    /// `eosflow mock-broker` (transactional delivery; its data lives in its memory, so it cannot
-    /// be restarted).
-    Mock(MockBroker),
-}
+/// The brokers under test: a private Apache Kafka cluster (1 or 3 nodes), whose nodes are
+/// SIGKILLed and restarted mid-run.
+pub struct Broker(pub PrivateKafka);
 
 impl Broker {
-    pub fn mock() -> Broker {
-        let side = |s: &str| format!("{TOPIC}.{s}");
-        let (rejects, progress, dlq) = (side("rejects"), side("progress"), side("dlq"));
-        let n = MOCK_PARTITIONS as u32;
-        Broker::Mock(MockBroker::start(&[
-            (TOPIC, n),
-            (&rejects, n),
-            (&progress, 1),
-            (&dlq, n),
-        ]))
+    pub fn start(nodes: u32) -> Broker {
+        Broker(PrivateKafka::start(nodes))
+    }
+
+    /// The node that leads the most partitions of the users topic now (node ids are 1..=N),
+    /// or node 1 when the cluster does not answer.
+    pub fn busiest_leader(&self) -> u32 {
+        let consumer: Result<BaseConsumer, _> = ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create();
+        let Ok(metadata) = consumer.map_err(|e| e.to_string()).and_then(|c| {
+            c.fetch_metadata(Some(TOPIC), Duration::from_secs(5))
+                .map_err(|e| e.to_string())
+        }) else {
+            return 1;
+        };
+        let mut led: BTreeMap<i32, usize> = BTreeMap::new();
+        for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            *led.entry(p.leader()).or_default() += 1;
+        }
+        led.into_iter()
+            .filter(|(node, _)| *node >= 1)
+            .max_by_key(|(_, n)| *n)
+            .map_or(1, |(node, _)| node as u32)
     }
 
     /// Partitions of the users topic.
     pub fn partitions(&self) -> i32 {
-        match self {
-            Broker::Tansu(_) => PARTITIONS,
-            Broker::Mock(_) => MOCK_PARTITIONS,
-        }
+        PARTITIONS
     }
 
     pub fn bootstrap(&self) -> String {
-        match self {
-            Broker::Tansu(t) => t.bootstrap(),
-            Broker::Mock(m) => m.bootstrap.clone(),
-        }
-    }
-
-    pub fn transactional(&self) -> bool {
-        matches!(self, Broker::Mock(_))
+        self.0.bootstrap()
     }
 
     /// Create the topics as the producer would, before the first life: processors need the data
-    /// topic, and the test reads the progress topic's end from the start. (MockCluster has them
-    /// from its command line: its CreateTopics times out.)
+    /// topic, and the test reads the progress topic's end from the start.
     pub fn create_topics(&self) {
-        if let Broker::Tansu(_) = self {
-            let kafka = KafkaSettings::new(self.bootstrap());
-            admin::ensure_topic(&kafka, TOPIC, PARTITIONS, 1, &[], TIMEOUT).expect("users topic");
-            SideTopics::for_topic(TOPIC)
-                .ensure(&kafka, PARTITIONS, TIMEOUT)
-                .expect("rejects and progress topics");
-        }
+        let kafka = KafkaSettings::new(self.bootstrap());
+        admin::ensure_topic(&kafka, TOPIC, PARTITIONS, &[], TIMEOUT).expect("users topic");
+        SideTopics::for_topic(TOPIC)
+            .ensure(&kafka, PARTITIONS, TIMEOUT)
+            .expect("rejects and progress topics");
     }
 
-    /// The end of the broker's own log (tansu), for failure reports.
+    /// The end of the broker's own log, for failure reports.
     pub fn log_tail(&self, n: usize) -> String {
-        match self {
-            Broker::Tansu(t) => t.log_tail(n),
-            Broker::Mock(_) => "(mock-broker: no log)".into(),
-        }
+        self.0.log_tail(n)
     }
 }
 
@@ -212,10 +206,20 @@ pub struct Probe {
 }
 
 impl Probe {
+    /// The sink's stored offsets; asked again for up to a minute while the database restarts
+    /// under the test (its crash is part of the run).
     pub fn offsets(&mut self) -> BTreeMap<i32, i64> {
-        self.sink
-            .load_offsets(&self.group, TOPIC)
-            .unwrap_or_else(|e| panic!("{}: cannot read the stored offsets: {e}", self.name))
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match self.sink.load_offsets(&self.group, TOPIC) {
+                Ok(offsets) => return offsets,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("[kill] {}: stored offsets not readable yet: {e}", self.name);
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => panic!("{}: cannot read the stored offsets: {e}", self.name),
+            }
+        }
     }
 }
 
@@ -244,6 +248,9 @@ pub struct Victim {
     pub natural_exits: u32,
     /// Lives that failed because the broker crashed under them, and were started again.
     pub outage_failures: u32,
+    /// Failed under an outage that still goes on: restarted when it ends (a supervisor's
+    /// backoff), not into the outage.
+    pub waiting: bool,
     pub done: bool,
     pub log: PathBuf,
     /// Where the current life's output starts in the log.
@@ -266,6 +273,7 @@ impl Victim {
             kills: 0,
             natural_exits: 0,
             outage_failures: 0,
+            waiting: false,
             life_log_from: 0,
             done: false,
         }
@@ -273,17 +281,6 @@ impl Victim {
 
     pub fn log_tail(&self, n: usize) -> String {
         tail(&self.log, n)
-    }
-
-    /// Whether the current life logged its partition assignment (processors log it at info).
-    pub fn assigned(&self) -> bool {
-        let mut bytes = Vec::new();
-        std::fs::File::open(&self.log)
-            .and_then(|mut f| {
-                f.seek(SeekFrom::Start(self.life_log_from))?;
-                f.read_to_end(&mut bytes)
-            })
-            .is_ok_and(|_| String::from_utf8_lossy(&bytes).contains("partitions assigned"))
     }
 
     /// Kill the current life (SIGKILL) and reap it; returns how long it lived.
@@ -324,9 +321,10 @@ pub fn paced(life: u32) -> bool {
 /// What every life's command line needs.
 pub struct Ctx {
     pub bootstrap: String,
+    /// `--inject-abort-ratio` and `--inject-seed` of the producer: aborted canary transactions.
+    pub aborts: Option<(f64, u64)>,
     pub registry: String,
     pub producer_id: String,
-    pub delivery: &'static str,
     pub last_page: u64,
     pub every_ms: u64,
     pub partitions: i32,
@@ -348,22 +346,25 @@ impl Ctx {
         match role {
             Role::Producer => {
                 c.arg("produce").args(common);
-                c.args(["--delivery", self.delivery])
-                    .args(["--transactional-id", &self.producer_id])
+                c.args(["--transactional-id", &self.producer_id])
                     .args(["--seed", SOURCE_SEED, "--page-size", &PAGE_SIZE.to_string()])
                     .args(["--last-page", &self.last_page.to_string()])
                     .args(["--partitions", &self.partitions.to_string()]);
                 if paced(life) {
                     c.args(["--every", &format!("{}ms", self.every_ms)]);
                 }
+                if let Some((ratio, seed)) = self.aborts {
+                    c.args(["--inject-abort-ratio", &ratio.to_string()])
+                        .args(["--inject-seed", &seed.to_string()]);
+                }
             }
             Role::Processor(p) => {
                 c.arg("process").args(common);
                 c.args(["--sink", &p.url, "--table", &p.table, "--group", &p.group])
                     // Static membership: a restart takes over its killed predecessor's partitions
-                    // at once (tansu 0.6 never expires a killed member).
+                    // at once instead of waiting for the session timeout.
                     .args(["--instance-id", &format!("{}-0", p.group)])
-                    .args(["--batch-max", "500", "--batch-linger-ms", "200"])
+                    .args(["--batch-max", "500", "--batch-linger", "200ms"])
                     .args(["--exit-when-idle", "3s"])
                     // Assignments and revocations in the log, for a failure report.
                     .env(
@@ -404,9 +405,63 @@ impl Ctx {
     }
 }
 
-/// Read the whole topic: its keys must be exactly the users of pages 1..=N (nothing missing,
-/// nothing else). Returns the end offset of each partition's last record and the record count.
-pub fn check_topic(kafka: &KafkaSettings, users: u64) -> (BTreeMap<i32, i64>, u64) {
+/// The keys of the users of pages 1..=N: the committed source set of a finished run.
+pub fn expected_keys(users: u64) -> BTreeSet<String> {
+    let pages = users / u64::from(PAGE_SIZE);
+    (1..=pages)
+        .flat_map(|p| {
+            (0..PAGE_SIZE).map(move |i| {
+                generate_user(SOURCE_SEED, p, i, "generator")
+                    .key()
+                    .to_string()
+            })
+        })
+        .collect()
+}
+
+/// How many of the committed users' rows in `p`'s sink differ from the user, column for column
+/// (a missing row counts too): a row must be a pure function of its user, however often it was
+/// written.
+pub fn unequal_rows(p: &mut Probe, users: u64) -> u64 {
+    let pages = users / u64::from(PAGE_SIZE);
+    let mut unequal = 0;
+    for page in 1..=pages {
+        for i in 0..PAGE_SIZE {
+            let user = generate_user(SOURCE_SEED, page, i, "generator");
+            let stored = p
+                .sink
+                .get(user.key())
+                .unwrap_or_else(|e| panic!("{}: cannot read row {}: {e}", p.name, user.key()));
+            if stored.as_ref() != Some(&user) {
+                if unequal < 3 {
+                    eprintln!(
+                        "[kill] {}: row {} is {stored:?}, the user is {user:?}",
+                        p.name,
+                        user.key()
+                    );
+                }
+                unequal += 1;
+            }
+        }
+    }
+    unequal
+}
+
+/// A final `read_committed` scan of the whole topic.
+pub struct TopicScan {
+    /// Per partition, the offset after its last record.
+    pub ends: BTreeMap<i32, i64>,
+    pub records: u64,
+    /// Committed users absent from the topic (lost writes).
+    pub missing: usize,
+    /// Keys that are no committed user: canaries of aborted transactions (aborted reads).
+    pub unexpected: usize,
+    pub keys: BTreeSet<String>,
+}
+
+/// Read the whole topic as `eosflow verify` does (read_committed) and compare its keys with the
+/// users of pages 1..=N.
+pub fn check_topic(kafka: &KafkaSettings, users: u64) -> TopicScan {
     let mut keys = BTreeSet::new();
     let mut ends = BTreeMap::new();
     let records = read_topic(kafka, TOPIC, TIMEOUT, |r| {
@@ -415,23 +470,12 @@ pub fn check_topic(kafka: &KafkaSettings, users: u64) -> (BTreeMap<i32, i64>, u6
         *end = (r.offset + 1).max(*end);
     })
     .expect("read the topic");
-    let pages = users / u64::from(PAGE_SIZE);
-    let expected: BTreeSet<String> = (1..=pages)
-        .flat_map(|p| {
-            (0..PAGE_SIZE).map(move |i| {
-                generate_user(SOURCE_SEED, p, i, "generator")
-                    .key()
-                    .to_string()
-            })
-        })
-        .collect();
-    assert_eq!(
-        (
-            expected.difference(&keys).count(),
-            keys.difference(&expected).count()
-        ),
-        (0, 0),
-        "the topic holds exactly the users of pages 1..={pages} (missing, unexpected)"
-    );
-    (ends, records)
+    let expected = expected_keys(users);
+    TopicScan {
+        ends,
+        records,
+        missing: expected.difference(&keys).count(),
+        unexpected: keys.difference(&expected).count(),
+        keys,
+    }
 }

@@ -18,7 +18,7 @@ pub fn required_env(name: &str) -> String {
     })
 }
 
-/// tansu's bootstrap address.
+/// The shared test broker's bootstrap address (Apache Kafka, `scripts/test-env`).
 pub fn bootstrap() -> String {
     required_env("EOSFLOW_TEST_BOOTSTRAP")
 }
@@ -106,7 +106,7 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `eosflow produce` of `count` generated users (idempotent delivery, for tansu) into `topic`.
+/// `eosflow produce` of `count` generated users (transactional delivery) into `topic`.
 pub fn produce(
     registry: &Registry,
     topic: &str,
@@ -117,7 +117,7 @@ pub fn produce(
 ) -> Output {
     run_ok(
         eosflow()
-            .args(["produce", "--delivery", "idempotent"])
+            .arg("produce")
             .args([
                 "--bootstrap",
                 &bootstrap(),
@@ -134,4 +134,53 @@ pub fn produce(
                 &count.to_string(),
             ]),
     )
+}
+
+/// The high watermark of `topic`'s `partition` on the shared broker: the offset the next record
+/// gets (transaction markers take offsets too, so it is not the count of records). Asked of a
+/// topic just written to: a fresh client answered 0 once in CI (before it knew the partition's
+/// leader), so a 0 is asked again for a few seconds.
+pub fn end_offset(topic: &str, partition: i32) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("watermark client");
+    let mut high = 0;
+    for _ in 0..20 {
+        high = consumer
+            .fetch_watermarks(topic, partition, std::time::Duration::from_secs(10))
+            .expect("watermarks")
+            .1;
+        if high > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    high
+}
+
+/// Crash the test PostgreSQL (immediate shutdown, no checkpoint) and start it again, through
+/// `scripts/test-env pg-crash`; returns once it takes connections.
+pub fn crash_postgres() {
+    test_env("pg-crash");
+}
+
+/// SIGKILL the test Cassandra node and start it again on its data, through
+/// `scripts/test-env cassandra-crash`; returns once it answers CQL.
+pub fn crash_cassandra() {
+    test_env("cassandra-crash");
+}
+
+fn test_env(command: &str) {
+    let script = required_env("EOSFLOW_TEST_ENV");
+    let out = Command::new(&script)
+        .arg(command)
+        .output()
+        .unwrap_or_else(|e| panic!("run {script} {command}: {e}"));
+    assert!(
+        out.status.success(),
+        "{script} {command} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

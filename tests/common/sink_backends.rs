@@ -16,28 +16,7 @@ use eosflow::sink::{Row, Sink, SinkBatch};
 
 /// A deterministic user; `variant` changes the non-identity fields only (same id).
 pub fn user(seed: &str, i: u32, variant: &str) -> User {
-    User {
-        source_name: "contract".into(),
-        source_seed: seed.into(),
-        source_page: 1 + i64::from(i / 100),
-        source_index: (i % 100) as i32,
-        external_id: i.is_multiple_of(2).then(|| format!("ext-{i}")),
-        first_name: format!("Zoë{variant}"),
-        last_name: "Ñandú-山田 O'Brien".into(),
-        gender: "female".into(),
-        address: format!("{i} \"Quoted\" street, Kyiv; DROP TABLE x; --, UA"),
-        post_code: format!("{:05}", i),
-        email: format!("user{i}{variant}@example.com"),
-        username: format!("user{i}"),
-        dob: "1990-01-02T03:04:05.678Z".into(),
-        registered_date: "2015-06-07T08:09:10.000Z".into(),
-        phone: "+1 (555) 010-0000".into(),
-        picture: format!("https://example.com/p/{i}.jpg"),
-        // v2 fields: a variant flips nat between Some and None and changes age and cell.
-        nat: (i.is_multiple_of(3) != variant.is_empty()).then(|| "UA".into()),
-        age: (!i.is_multiple_of(5)).then(|| 18 + (i % 60) as i32 + variant.len() as i32),
-        cell: (i % 2 == 1).then(|| format!("+380 (50) 0{}{i:06}", variant.len())),
-    }
+    eosflow::model::sample::variant(seed, i, variant)
 }
 
 pub fn rows(seed: &str, range: std::ops::Range<u32>, variant: &str) -> Vec<Row> {
@@ -50,6 +29,7 @@ pub fn batch(group: &str, topic: &str, rows: Vec<Row>, offsets: &[(i32, i64)]) -
         topic: topic.into(),
         rows,
         next_offsets: offsets.iter().copied().collect(),
+        skipped: Vec::new(),
     }
 }
 
@@ -98,34 +78,19 @@ pub trait Backend: Sync {
     fn create_v1_tables(&self, rows: &[Row]);
 }
 
-/// The users columns before User v2, after `id`.
-pub const V1_COLUMNS: [&str; 16] = [
-    "source_name",
-    "source_seed",
-    "source_page",
-    "source_index",
-    "external_id",
-    "first_name",
-    "last_name",
-    "gender",
-    "address",
-    "post_code",
-    "email",
-    "username",
-    "dob",
-    "registered_date",
-    "phone",
-    "picture",
-];
+/// The users columns of User v1 (after `id`), from the field table and the v1 schema.
+pub fn v1_columns() -> Vec<&'static str> {
+    let v1 = eosflow::avro::history::by_version(1).expect("User v1");
+    eosflow::model::USER_FIELDS
+        .iter()
+        .map(|f| f.name)
+        .filter(|name| v1.has_field(name))
+        .collect()
+}
 
 /// A user as a v1 table stores it: the v2 fields unknown.
 pub fn as_v1(u: &User) -> User {
-    User {
-        nat: None,
-        age: None,
-        cell: None,
-        ..u.clone()
-    }
+    eosflow::avro::history::as_written_with(1, u)
 }
 
 pub struct SqliteBackend {
@@ -213,7 +178,7 @@ impl Backend for SqliteBackend {
             let placeholders = (1..=17).map(|i| format!("?{i}")).collect::<Vec<_>>();
             let sql = format!(
                 "INSERT INTO {t} (id, {}) VALUES ({})",
-                V1_COLUMNS.join(", "),
+                v1_columns().join(", "),
                 placeholders.join(", ")
             );
             let mut stmt = tx.prepare(&sql).expect("prepare v1 insert");
@@ -340,7 +305,7 @@ impl Backend for PgBackend {
         let placeholders = (1..=17).map(|i| format!("${i}")).collect::<Vec<_>>();
         let sql = format!(
             "INSERT INTO {t} (id, {}) VALUES ({})",
-            V1_COLUMNS.join(", "),
+            v1_columns().join(", "),
             placeholders.join(", ")
         );
         let mut tx = c.transaction().expect("tx");
@@ -376,13 +341,14 @@ impl Backend for PgBackend {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Cassandra: only run with `--ignored` (see `cassandra_contract` in tests/sink_contract.rs)
+// Cassandra (see `cassandra_contract` in tests/sink_contract.rs)
 
-/// How to start a local node for these tests.
-const CASSANDRA_HINT: &str = "start a node (e.g. `docker run -d -p 9042:9042 scylladb/scylla \
-    --smp 1 --developer-mode 1` or `docker run -d -p 9042:9042 cassandra:5`), then \
-    `EOSFLOW_TEST_CASSANDRA=127.0.0.1:9042 cargo test --test sink_contract cassandra_contract \
-    -- --ignored`";
+/// How to get a node for these tests.
+const CASSANDRA_HINT: &str = "run `scripts/test-env start` and `. <(scripts/test-env env)` \
+    (an Apache Cassandra 5.0.9 node with password authentication on 127.0.0.1:19042), or start \
+    a node of your own (`scripts/cassandra-node start DIR --port 19042`) and set \
+    EOSFLOW_TEST_CASSANDRA=127.0.0.1:19042 (or a whole cassandra://USER:PASS@HOST:PORT/KEYSPACE \
+    URL)";
 
 /// The sink URL of the Cassandra tests. `EOSFLOW_TEST_CASSANDRA` is `HOST:PORT[,HOST:PORT…]`
 /// (keyspace `eosflow_test`, `SimpleStrategy` 1) or a whole `cassandra://` URL without `table=`.
@@ -488,6 +454,9 @@ impl CassandraBackend {
         let _ = self
             .raw
             .cql(&format!("DROP TABLE IF EXISTS {}", cql.offsets()));
+        let _ = self
+            .raw
+            .cql(&format!("DROP TABLE IF EXISTS {}", cql.skipped()));
     }
 }
 
@@ -525,7 +494,7 @@ impl Backend for CassandraBackend {
             .cql(&cql.create_keyspace(&self.config.replication, true))
             .expect("create keyspace");
         // The DDL of the Cassandra sink before User v2.
-        let columns: Vec<String> = V1_COLUMNS
+        let columns: Vec<String> = v1_columns()
             .iter()
             .map(|c| match *c {
                 "source_page" => format!("{c} bigint"),
@@ -546,8 +515,8 @@ impl Backend for CassandraBackend {
         let insert = format!(
             "INSERT INTO {} (id, {}) VALUES ({})",
             cql.users(),
-            V1_COLUMNS.join(", "),
-            vec!["?"; V1_COLUMNS.len() + 1].join(", ")
+            v1_columns().join(", "),
+            vec!["?"; v1_columns().len() + 1].join(", ")
         );
         for row in rows {
             let u = &row.user;

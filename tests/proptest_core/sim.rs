@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use eosflow::core::processor::{Offer, ProcessorCore, StartAt};
-use eosflow::core::producer::{resume, Chunk, Cursor, Plan, Progress, Resume};
+use eosflow::core::producer::{resume, Cursor, PageRange, Plan, Progress, Resume};
 use eosflow::core::Partition;
 
 use super::events::{Event, Who};
@@ -29,7 +29,7 @@ pub struct Member {
 
 #[derive(Debug)]
 struct Inflight {
-    chunk: Chunk,
+    chunk: PageRange,
     next: Cursor,
     txn: usize,
     sent: u32,

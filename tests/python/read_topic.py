@@ -8,7 +8,7 @@ import json
 import sys
 import uuid
 
-from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+from confluent_kafka import Consumer, KafkaError, TopicPartition, OFFSET_BEGINNING
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -23,6 +23,9 @@ consumer = Consumer({
     "group.id": "python-independent-reader",
     "enable.auto.commit": False,
     "isolation.level": "read_committed",
+    # The end of a transactional partition lies past its commit marker, which is never
+    # delivered: the end-of-partition event says the partition is read to its end.
+    "enable.partition.eof": True,
 })
 metadata = consumer.list_topics(topic, timeout=20)
 partitions = sorted(metadata.topics[topic].partitions)
@@ -43,6 +46,9 @@ while ends and idle < 100:
         idle += 1
         continue
     if msg.error():
+        if msg.error().code() == KafkaError._PARTITION_EOF:
+            ends.pop(msg.partition(), None)
+            continue
         raise SystemExit(f"consumer error: {msg.error()}")
     idle = 0
     value = msg.value()
