@@ -216,6 +216,12 @@ impl Probe {
                 Err(e) if Instant::now() < deadline => {
                     eprintln!("[kill] {}: stored offsets not readable yet: {e}", self.name);
                     std::thread::sleep(Duration::from_millis(500));
+                    // A session that lived through the crash may stay broken for a while (the
+                    // Cassandra driver's pool backs off): a new one connects as soon as the
+                    // database answers, as the restarted processor does.
+                    if let Ok(sink) = eosflow::sink::open(&self.url, &self.table) {
+                        self.sink = sink;
+                    }
                 }
                 Err(e) => panic!("{}: cannot read the stored offsets: {e}", self.name),
             }
