@@ -7,6 +7,8 @@
 //! - [`reader`]: the processor's one reader schema (`--reader-schema`, validated at start), each
 //!   writer schema checked against it once, and decoding: the body read with the writer schema
 //!   alone, then [`project`]ed onto the reader and mapped onto a User by [`user_map`].
+//! - [`plan`]: the fast decoder: a resolution plan compiled once per (writer, reader) reads the
+//!   body straight into a User; pairs it does not cover fall back to [`reader`]'s decoder.
 //! - [`nesting`]: the guard before decoding: a datum nesting deeper than apache-avro's recursion
 //!   can take (a recursive writer schema) is refused as corrupt instead of overflowing the stack.
 //! - [`project`]: eosflow's own schema resolution, because apache-avro 0.22's ignores reader field
@@ -15,6 +17,7 @@
 pub mod codec;
 pub mod history;
 pub mod nesting;
+pub mod plan;
 pub mod project;
 pub mod reader;
 pub mod user_map;

@@ -16,7 +16,7 @@ use crate::model::{FieldData, FieldError, FieldKind, User, USER_FIELDS};
 use crate::schema::Type;
 
 /// The User field a reader field fills: its own name, else its first alias naming one.
-fn user_field_of(field: &RecordField) -> Option<&'static str> {
+pub(super) fn user_field_of(field: &RecordField) -> Option<&'static str> {
     let known = |name: &str| USER_FIELDS.iter().find(|f| f.name == name).map(|f| f.name);
     known(&field.name).or_else(|| field.aliases.iter().find_map(|a| known(a)))
 }

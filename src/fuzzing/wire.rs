@@ -18,6 +18,7 @@ pub(super) struct Avro {
     writers: Vec<(u32, Arc<Schema>)>,
     v1: Schema,
     pub(super) v2: Schema,
+    renaming: Schema,
     /// The processor's decoder for each reader (v2, v1, renaming), kept across inputs: as in the
     /// processor, each writer id is checked once.
     decoders: [Mutex<RecordDecoder>; 3],
@@ -114,6 +115,15 @@ fn reader_renaming() -> String {
     )
 }
 
+/// The reader schemas of [`wire_avro_decode`], named.
+pub fn wire_reader_schemas() -> Vec<(&'static str, String)> {
+    vec![
+        ("v1", history_text(1).to_string()),
+        ("v2", history_text(2).to_string()),
+        ("v2 renaming", reader_renaming()),
+    ]
+}
+
 /// The writer schemas of [`wire_avro_decode`] by schema id, as JSON text (for seed corpora).
 pub fn wire_writer_schemas() -> Vec<(u32, String)> {
     vec![
@@ -143,6 +153,7 @@ pub(super) fn avro() -> &'static Avro {
             decoders: [&v2, &v1, &renaming].map(|r| Mutex::new(RecordDecoder::new(r))),
             v1,
             v2,
+            renaming,
         }
     })
 }
@@ -173,6 +184,16 @@ pub fn wire_avro_decode(data: &[u8]) {
         }
     };
     let (by_v2, by_v1, by_renaming) = (decode(0), decode(1), decode(2));
+    // The decode plan against the Value-tree decoder, for the record's writer and each reader.
+    if let Ok((id, body)) = crate::avro::unframe(data) {
+        if let Ok(writer) = lookup(id) {
+            for reader in [&avro.v2, &avro.v1, &avro.renaming] {
+                if let Some(why) = crate::avro::plan::disagreement(&writer, reader, body) {
+                    panic!("writer {id}: {why}");
+                }
+            }
+        }
+    }
     assert_eq!(by_renaming, by_v2, "the renaming reader disagrees with v2");
     let without_v2_fields = by_v2.as_ref().map(|user| as_written_with(1, user));
     assert_eq!(by_v1, without_v2_fields, "the v1 reader disagrees with v2");

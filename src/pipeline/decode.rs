@@ -7,6 +7,7 @@
 //! per id → decode and project into the reader → validate. Only a registry that is unavailable
 //! (not an error about the record) is an error of the decoder itself.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,8 @@ use apache_avro::Schema;
 use tokio::runtime::Handle;
 use tracing::warn;
 
-use crate::avro::{decode_user, unframe, CodecError, WireError, WriterChecks};
+use crate::avro::plan::Plan;
+use crate::avro::{unframe, CodecError, WireError, WriterChecks};
 use crate::model::User;
 use crate::registry::client::{RegistryClient, RegistryError};
 use crate::source::randomuser::{email_problem, parse_timestamp, phone_problem, GENDERS};
@@ -147,6 +149,9 @@ impl WriterLookup for RegistryLookup<'_> {
 pub struct RecordDecoder {
     reader: Schema,
     checks: WriterChecks,
+    /// Per writer schema id: the writer (ids never change meaning in a registry, so it is
+    /// asked once) and how its records are decoded into the reader (compiled once).
+    plans: HashMap<u32, (Arc<Schema>, Plan)>,
 }
 
 impl RecordDecoder {
@@ -154,6 +159,7 @@ impl RecordDecoder {
         RecordDecoder {
             reader: reader.clone(),
             checks: WriterChecks::new(),
+            plans: HashMap::new(),
         }
     }
 
@@ -168,14 +174,21 @@ impl RecordDecoder {
             Ok(framed) => framed,
             Err(e) => return Ok(Err(Poison::wire(&e))),
         };
-        let writer = match lookup.writer(id) {
-            Ok(writer) => writer,
-            Err(e) => return Poison::registry(&e).map(Err).ok_or(e),
+        let reader = &self.reader;
+        let (writer, plan) = match self.plans.entry(id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(new) => match lookup.writer(id) {
+                Ok(writer) => {
+                    let plan = Plan::compile(&writer, reader);
+                    new.insert((writer, plan))
+                }
+                Err(e) => return Poison::registry(&e).map(Err).ok_or(e),
+            },
         };
         let decoded = self
             .checks
-            .check(id, &self.reader, &writer)
-            .and_then(|()| decode_user(&writer, &self.reader, body));
+            .check(id, reader, writer)
+            .and_then(|()| plan.decode(writer, reader, body));
         Ok(match decoded {
             Err(e) => Err(Poison::codec(&e)),
             Ok(user) => match invalid_user(&user) {
