@@ -7,14 +7,15 @@
 //! `idempotent` (brokers without transactions): send → drain → check every delivery report; a
 //! failed chunk is sent again whole, and the deterministic keys make the repeat harmless.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{
-    BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig,
+    BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
 };
 use tracing::{debug, warn};
 
@@ -97,9 +98,25 @@ pub struct ProducerStats {
     pub resends: u64,
 }
 
+/// What one producer sent and what the broker answered, shared with librdkafka's polling
+/// thread, which reports each delivery and wakes [`PageProducer::drain`] (no fixed poll
+/// interval: a transaction commits as soon as its last record is acknowledged).
 #[derive(Clone, Default)]
 struct DeliveryContext {
-    failures: Arc<Mutex<Vec<String>>>,
+    state: Arc<(Mutex<Deliveries>, Condvar)>,
+}
+
+#[derive(Default)]
+struct Deliveries {
+    sent: u64,
+    reported: u64,
+    failures: Vec<String>,
+}
+
+impl DeliveryContext {
+    fn lock(&self) -> MutexGuard<'_, Deliveries> {
+        self.state.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl ClientContext for DeliveryContext {}
@@ -108,11 +125,12 @@ impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+        let mut d = self.lock();
+        d.reported += 1;
         if let Err((e, _)) = result {
-            if let Ok(mut failures) = self.failures.lock() {
-                failures.push(e.to_string());
-            }
+            d.failures.push(e.to_string());
         }
+        self.state.1.notify_all();
     }
 }
 
@@ -123,7 +141,7 @@ pub struct PageProducer {
     timeout: Duration,
     max_attempts: u32,
     context: DeliveryContext,
-    producer: BaseProducer<DeliveryContext>,
+    producer: ThreadedProducer<DeliveryContext>,
     stats: ProducerStats,
     /// How long the last successful commit_transaction took (until taken).
     commit_latency: Option<Duration>,
@@ -225,11 +243,6 @@ impl PageProducer {
         self.commit_latency.take()
     }
 
-    /// The underlying client, for tests that inject faults into a mock cluster.
-    pub fn client(&self) -> &BaseProducer<impl ProducerContext> {
-        &self.producer
-    }
-
     /// Write a chunk as one unit: one transaction (records and progress together), or — idempotent
     /// delivery — the records acknowledged, then the progress record. Retries as the core decides;
     /// `describe` is `(page, from, to)` for error messages.
@@ -310,12 +323,19 @@ impl PageProducer {
             self.producer.begin_transaction().map_err(classify)?;
             self.began = Some(Instant::now());
         }
-        self.send_acknowledged(&chunk.records)?;
-        if let Some(progress) = &chunk.progress {
-            // In a transaction this commits atomically with the records; without one it is only
-            // sent once every record above was acknowledged.
-            self.send_acknowledged(std::slice::from_ref(progress))?;
+        let sending = Instant::now();
+        if transactional {
+            // The progress record commits atomically with the records: one round of
+            // acknowledgements for both.
+            let progress = chunk.progress.iter();
+            self.send_acknowledged(chunk.records.iter().chain(progress))?;
+        } else {
+            // Without a transaction the progress record is sent only once every record above
+            // was acknowledged.
+            self.send_acknowledged(chunk.records.iter())?;
+            self.send_acknowledged(chunk.progress.iter())?;
         }
+        let acknowledged = sending.elapsed();
         if let Some(stall) = self.stall_next_commit.take() {
             warn!(
                 ?stall,
@@ -331,11 +351,20 @@ impl PageProducer {
                 Err(e) => return Err(commit_failure(classify(e))),
             }
         }
+        debug!(
+            records = chunk.records.len(),
+            ?acknowledged,
+            commit = ?self.commit_latency,
+            "chunk delivered"
+        );
         Ok(())
     }
 
     /// Send records and wait until every delivery report is in; any failed delivery fails.
-    fn send_acknowledged(&self, records: &[OutRecord]) -> Result<(), Failure> {
+    fn send_acknowledged<'r>(
+        &self,
+        records: impl Iterator<Item = &'r OutRecord>,
+    ) -> Result<(), Failure> {
         for record in records {
             self.send_one(record).map_err(classify)?;
         }
@@ -371,68 +400,65 @@ impl PageProducer {
         }
         loop {
             match self.producer.send(base) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.context.lock().sent += 1;
+                    return Ok(());
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     base = back;
-                    self.producer.poll(Duration::from_millis(5));
+                    // The polling thread serves delivery reports; the next one frees room.
+                    let d = self.context.lock();
+                    drop(
+                        self.context
+                            .state
+                            .1
+                            .wait_timeout(d, Duration::from_millis(5)),
+                    );
                 }
                 Err((e, _)) => return Err(e),
             }
         }
     }
 
-    /// Serve delivery reports until nothing is in flight, polling with short timeouts. Inside a
+    /// Wait until every record sent has its delivery report, woken by each report. Inside a
     /// transaction, the first failed delivery ends the wait: librdkafka holds the remaining
     /// messages of an abortable transaction until it is aborted, so they would never drain.
     /// `Wait::All` waits for every report regardless (after a purge, before a new attempt).
     fn drain(&self, wait: Wait) -> Result<(), Failure> {
         let deadline = Instant::now() + self.timeout;
         let transactional = matches!(self.mode, DeliveryMode::Transactional { .. });
-        while self.producer.in_flight_count() > 0 {
-            if wait == Wait::UntilFailure && transactional && self.has_failures() {
+        let mut d = self.context.lock();
+        while d.reported < d.sent {
+            let in_flight = d.sent - d.reported;
+            if wait == Wait::UntilFailure && transactional && !d.failures.is_empty() {
                 return Err(Failure {
                     class: TxnFailure::Abortable,
                     detail: format!(
-                        "a delivery failed with {} records still in flight: {}",
-                        self.producer.in_flight_count(),
-                        self.first_failure()
+                        "a delivery failed with {in_flight} records still in flight: {}",
+                        d.failures[0]
                     ),
                 });
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return Err(Failure {
                     class: TxnFailure::Abortable,
                     detail: format!(
-                        "{} records still unacknowledged after {:?}",
-                        self.producer.in_flight_count(),
+                        "{in_flight} records still unacknowledged after {:?}",
                         self.timeout
                     ),
                 });
             }
-            self.producer.poll(Duration::from_millis(1));
+            d = match self.context.state.1.wait_timeout(d, deadline - now) {
+                Ok((d, _)) => d,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
         }
         Ok(())
     }
 
-    fn has_failures(&self) -> bool {
-        self.context.failures.lock().is_ok_and(|f| !f.is_empty())
-    }
-
-    fn first_failure(&self) -> String {
-        self.context
-            .failures
-            .lock()
-            .ok()
-            .and_then(|f| f.first().cloned())
-            .unwrap_or_default()
-    }
-
     fn take_failures(&self) -> Vec<String> {
-        self.context
-            .failures
-            .lock()
-            .map(|mut f| std::mem::take(&mut *f))
-            .unwrap_or_default()
+        std::mem::take(&mut self.context.lock().failures)
     }
 
     fn abort_open(&mut self) -> Result<(), KafkaAdapterError> {
@@ -482,9 +508,12 @@ impl PageProducer {
         self.stats.reinits += 1;
         let deadline = Instant::now() + 3 * self.timeout;
         loop {
-            match create(&self.settings, &self.mode, &self.context, self.timeout) {
+            // A new producer, a new count: what the old one had in flight died with it.
+            let context = DeliveryContext::default();
+            match create(&self.settings, &self.mode, &context, self.timeout) {
                 Ok(producer) => {
                     self.producer = producer;
+                    self.context = context;
                     return Ok(());
                 }
                 Err(e @ KafkaAdapterError::Unreachable { .. }) if Instant::now() < deadline => {
@@ -497,12 +526,9 @@ impl PageProducer {
     }
 }
 
-fn create(
-    settings: &KafkaSettings,
-    mode: &DeliveryMode,
-    context: &DeliveryContext,
-    timeout: Duration,
-) -> Result<BaseProducer<DeliveryContext>, KafkaAdapterError> {
+/// The producer's delivery settings without transactions: idempotent, `acks=all`, and the
+/// batching eosflow uses (the bench's raw producer takes the same).
+pub(crate) fn idempotent_config(settings: &KafkaSettings, timeout: Duration) -> ClientConfig {
     let mut config = settings.client_config();
     config
         .set("enable.idempotence", "true")
@@ -511,6 +537,16 @@ fn create(
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "200000")
         .set("message.timeout.ms", timeout.as_millis().to_string());
+    config
+}
+
+fn create(
+    settings: &KafkaSettings,
+    mode: &DeliveryMode,
+    context: &DeliveryContext,
+    timeout: Duration,
+) -> Result<ThreadedProducer<DeliveryContext>, KafkaAdapterError> {
+    let mut config = idempotent_config(settings, timeout);
     if let DeliveryMode::Transactional {
         transactional_id,
         transaction_timeout,
@@ -532,9 +568,10 @@ fn create(
     for (k, v) in &settings.properties {
         config.set(k, v);
     }
-    let producer: BaseProducer<DeliveryContext> = config
-        .create_with_context(context.clone())
-        .map_err(|source| settings.create_error("producer", source))?;
+    let producer: ThreadedProducer<DeliveryContext> =
+        config
+            .create_with_context(context.clone())
+            .map_err(|source| settings.create_error("producer", source))?;
     if let DeliveryMode::Transactional {
         transactional_id, ..
     } = mode
