@@ -19,12 +19,8 @@ impl SinkUrl {
     /// Write `rows` raw into this URL's table (created as the sink creates it, emptied first),
     /// `batch` rows per transaction; the wall time of the writes.
     pub fn ceiling(&self, rows: &[Row], batch: usize) -> Result<Duration, SinkError> {
-        self.open()?.ensure_schema()?;
-        let fail = |operation: &'static str, e: &dyn std::fmt::Display| SinkError::Operation {
-            sink: self.redacted(),
-            operation,
-            detail: e.to_string(),
-        };
+        self.emptied()?;
+        let fail = |operation: &'static str, e: &dyn std::fmt::Display| self.fail(operation, e);
         let batch = batch.max(1);
         let table = self.table();
         let insert_columns = format!("id, {}", sql::columns());
@@ -33,8 +29,7 @@ impl SinkUrl {
                 let mut conn =
                     rusqlite::Connection::open(self.sqlite_path()).map_err(|e| fail("open", &e))?;
                 conn.pragma_update(None, "journal_mode", "WAL")
-                    .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
-                    .and_then(|()| conn.execute(&format!("DELETE FROM {table}"), []).map(drop))
+                    .and_then(|()| super::sqlite::durable_and_cached(&conn))
                     .map_err(|e| fail("prepare", &e))?;
                 let marks = vec!["?"; 1 + crate::model::USER_FIELDS.len()].join(", ");
                 let text = format!("INSERT INTO {table} ({insert_columns}) VALUES ({marks})");
@@ -59,9 +54,6 @@ impl SinkUrl {
             Scheme::Postgres => {
                 let mut client = postgres::Client::connect(self.url(), postgres::NoTls)
                     .map_err(|e| fail("connect", &e))?;
-                client
-                    .batch_execute(&format!("TRUNCATE {table}"))
-                    .map_err(|e| fail("truncate", &e))?;
                 let copy = format!("COPY {table} ({insert_columns}) FROM STDIN");
                 let started = Instant::now();
                 let mut text = String::new();
@@ -82,6 +74,33 @@ impl SinkUrl {
             Scheme::Cassandra => {
                 cassandra::CassandraSink::connect(self.url(), table)?.insert_loop(rows, batch)
             }
+        }
+    }
+}
+
+impl SinkUrl {
+    /// Create this URL's table as the sink does and empty it. Cassandra's table is left as it
+    /// is: its writes are blind upserts, so a row already there costs the same.
+    pub fn emptied(&self) -> Result<(), SinkError> {
+        self.open()?.ensure_schema()?;
+        let table = self.table();
+        match self.scheme() {
+            Scheme::Sqlite => rusqlite::Connection::open(self.sqlite_path())
+                .and_then(|c| c.execute(&format!("DELETE FROM {table}"), []))
+                .map(drop)
+                .map_err(|e| self.fail("empty the table", &e)),
+            Scheme::Postgres => postgres::Client::connect(self.url(), postgres::NoTls)
+                .and_then(|mut c| c.batch_execute(&format!("TRUNCATE {table}")))
+                .map_err(|e| self.fail("empty the table", &e)),
+            Scheme::Cassandra => Ok(()),
+        }
+    }
+
+    fn fail(&self, operation: &'static str, e: &dyn std::fmt::Display) -> SinkError {
+        SinkError::Operation {
+            sink: self.redacted(),
+            operation,
+            detail: e.to_string(),
         }
     }
 }
