@@ -9,7 +9,7 @@
 //! |---|---|
 //! | [`model`] | the domain record: [`model::User`] and its field table [`model::USER_FIELDS`] (one list, from which the Avro codec and every sink's columns derive), its source identity and UUIDv5 key, the one sample-user builder |
 //! | [`core`] | **sans-I/O exactly-once protocol**: batches, per-partition offsets, seek and commit decisions for the processor ([`core::processor`]), page/cursor planning for the producer ([`core::producer`]). Pure state, driven by tests without Kafka |
-//! | [`avro`] | the User schema history in `avro/`, Confluent wire format (magic 0 + 4-byte id + Avro binary), encode, decode-and-project into the reader schema |
+//! | [`avro`] | the User schema history in `avro/`, Confluent wire format (magic 0 + 4-byte id + Avro binary), encode; decode through a plan compiled once per writer schema (the `Value`-tree projection where the plan does not reach) |
 //! | [`schema`] | eosflow's Avro schema-evolution engine: Java Avro's reader/writer compatibility rules (what Confluent's registry runs), Confluent's levels, a parser as strict as Java's, and the one physical-type table with the spec's promotions ([`schema::Type`]) |
 //! | [`registry`] | Schema Registry: a client ([`registry::client`], over `schema_registry_converter`: register, schemas by id, compatibility) and a Confluent-compatible server ([`registry::server`]); `doctor`'s read-only [`registry::probe`] |
 //! | [`source`] | where users come from, opened by [`source::open`]: the offline deterministic [`source::generator`], a randomuser-compatible [`source::http`] API, and [`source::randomuser`] formatting + validation (rejects keep their position) |

@@ -413,22 +413,24 @@ pub struct MockBrokerArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// `mock` (in-process MockCluster) or a bootstrap address such as 127.0.0.1:19092 (tansu).
-    #[arg(long, default_value = "mock")]
+    /// Bootstrap address of the Kafka to measure on (the test environment's by default), or
+    /// `mock` for the in-process MockCluster (no isolation: its figures are not comparable).
+    #[arg(long, default_value = "127.0.0.1:19092")]
     pub broker: String,
-    /// Users to produce.
+    /// Users of the default runs (10x with --full for the scale row).
     #[arg(long, default_value_t = 100_000, value_parser = crate::config::at_least_one::<u64>)]
     pub records: u64,
-    /// Users per page = per transaction.
-    #[arg(long, default_value_t = 1000, value_parser = crate::config::at_least_one::<u32>)]
-    pub page_size: u32,
-    /// Delivery mode (tansu needs idempotent).
-    #[arg(long, value_enum, default_value_t = Delivery::Transactional)]
-    pub delivery: Delivery,
-    /// Also process into this sink (sqlite://PATH or postgres://...) and measure it.
-    #[arg(long)]
-    pub sink: Option<String>,
-    /// Most records per sink transaction when processing.
+    /// Process into this sink URL (repeatable: sqlite://PATH, postgres://..., cassandra://...);
+    /// none: SQLite in a temporary directory.
+    #[arg(long = "sink", value_name = "URL")]
+    pub sinks: Vec<String>,
+    /// Most records per sink transaction, for process and the raw sink writers alike.
     #[arg(long, default_value_t = 5000, value_parser = crate::config::at_least_one::<usize>)]
     pub batch_max: usize,
+    /// The long runs too: latency for 60 s (10 s by default), 10x the records, 2 and 3 members.
+    #[arg(long)]
+    pub full: bool,
+    /// Also write the figures as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<std::path::PathBuf>,
 }

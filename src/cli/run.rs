@@ -218,13 +218,10 @@ pub fn run(cli: Cli, shutdown: Shutdown) -> Result<ExitCode, CliError> {
             let opts = crate::pipeline::bench::BenchOptions {
                 broker: args.broker.clone(),
                 records: args.records,
-                page_size: args.page_size.max(1),
-                delivery: match args.delivery {
-                    Delivery::Transactional => DeliveryMode::transactional("eosflow-bench"),
-                    Delivery::Idempotent => DeliveryMode::Idempotent,
-                },
-                sink: args.sink.clone(),
+                sinks: args.sinks.clone(),
                 batch_max: args.batch_max.max(1),
+                full: args.full,
+                json: args.json.clone(),
             };
             crate::pipeline::bench::run(&opts, &runtime)?;
             Ok(ExitCode::SUCCESS)

@@ -19,6 +19,7 @@ pub mod consumer;
 pub mod mock;
 pub mod producer;
 pub mod progress;
+pub mod raw;
 pub mod reach;
 pub mod reader;
 pub mod security;
@@ -154,6 +155,12 @@ pub enum KafkaAdapterError {
         transactional_id: String,
         open_ms: u64,
         timeout_ms: u64,
+    },
+    #[error("{operation} on {bootstrap} did not finish: {detail}")]
+    Incomplete {
+        operation: &'static str,
+        bootstrap: String,
+        detail: String,
     },
     #[error("Kafka {operation} failed on {bootstrap}: {source}")]
     Operation {
