@@ -32,19 +32,6 @@ pub enum Plan {
     Slow,
 }
 
-/// A writer value's physical shape, as far as the plan reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Prim {
-    Null,
-    Boolean,
-    Int,
-    Long,
-    Float,
-    Double,
-    Bytes,
-    String,
-}
-
 /// What a writer value becomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Conv {
@@ -69,9 +56,9 @@ enum Make {
 
 #[derive(Debug, Clone)]
 enum Step {
-    One(Prim, Conv),
+    One(Type, Conv),
     /// A writer union: per branch, its shape and what it becomes.
-    Union(Vec<(Prim, Conv)>),
+    Union(Vec<(Type, Conv)>),
     Enum(usize),
     Fixed(usize),
 }
@@ -83,46 +70,34 @@ pub struct Compiled {
     defaults: Vec<(usize, FieldData)>,
 }
 
-fn prim(schema: &Schema) -> Option<Prim> {
-    Some(match schema {
-        Schema::Null => Prim::Null,
-        Schema::Boolean => Prim::Boolean,
-        Schema::Int => Prim::Int,
-        Schema::Long => Prim::Long,
-        Schema::Float => Prim::Float,
-        Schema::Double => Prim::Double,
-        Schema::Bytes => Prim::Bytes,
-        Schema::String => Prim::String,
-        _ => return None,
-    })
-}
-
-fn kind_of(p: Prim) -> Type {
-    match p {
-        Prim::Null => Type::Null,
-        Prim::Boolean => Type::Boolean,
-        Prim::Int => Type::Int,
-        Prim::Long => Type::Long,
-        Prim::Float => Type::Float,
-        Prim::Double => Type::Double,
-        Prim::Bytes => Type::Bytes,
-        Prim::String => Type::String,
+/// The physical type of a plain primitive schema (no logical type): what the plan reads.
+fn prim(schema: &Schema) -> Option<Type> {
+    match schema {
+        Schema::Null
+        | Schema::Boolean
+        | Schema::Int
+        | Schema::Long
+        | Schema::Float
+        | Schema::Double
+        | Schema::Bytes
+        | Schema::String => Type::of(schema),
+        _ => None,
     }
 }
 
 /// How the reader field `reader` (a User field's, in `slot`) reads a writer value of `w`, as
 /// the projection resolves it; None when the plan does not cover the reader's type.
-fn resolve(w: Prim, reader: &Schema, slot: usize, name: &str) -> Option<Conv> {
+fn resolve(w: Type, reader: &Schema, slot: usize, name: &str) -> Option<Conv> {
     let branches: Vec<&Schema> = match reader {
         Schema::Union(u) => u.variants().iter().collect(),
         other => vec![other],
     };
-    let kinds: Vec<Prim> = branches.iter().map(|b| prim(b)).collect::<Option<_>>()?;
-    let wk = kind_of(w);
+    let kinds: Vec<Type> = branches.iter().map(|b| prim(b)).collect::<Option<_>>()?;
+    let wk = w;
     let chosen = kinds
         .iter()
-        .find(|r| kind_of(**r) == wk)
-        .or_else(|| kinds.iter().find(|r| wk.promotes_to(kind_of(**r))));
+        .find(|r| **r == wk)
+        .or_else(|| kinds.iter().find(|r| wk.promotes_to(**r)));
     let Some(&r) = chosen else {
         let detail = if matches!(reader, Schema::Union(_)) {
             format!(
@@ -133,18 +108,18 @@ fn resolve(w: Prim, reader: &Schema, slot: usize, name: &str) -> Option<Conv> {
             format!(
                 "cannot read the writer's {} as {}",
                 wk.avro(),
-                kind_of(kinds[0]).avro()
+                kinds[0].avro()
             )
         };
         return Some(Conv::Mismatch(format!("at /{name}: {detail}")));
     };
     let make = match (w, r) {
-        (Prim::Null, Prim::Null) => Make::Null,
-        (Prim::String, Prim::String) => Make::Text,
-        (Prim::Bytes, Prim::String) => Make::TextFromBytes,
-        (Prim::Int, Prim::Int) => Make::Int,
-        (Prim::Long, Prim::Long) => Make::Long,
-        (Prim::Int, Prim::Long) => Make::LongFromInt,
+        (Type::Null, Type::Null) => Make::Null,
+        (Type::String, Type::String) => Make::Text,
+        (Type::Bytes, Type::String) => Make::TextFromBytes,
+        (Type::Int, Type::Int) => Make::Int,
+        (Type::Long, Type::Long) => Make::Long,
+        (Type::Int, Type::Long) => Make::LongFromInt,
         // The reader reads a type no User field holds (float, bytes, …): the slow path says why.
         _ => return None,
     };
@@ -219,7 +194,7 @@ fn compile(writer: &Schema, reader: &Schema) -> Option<Compiled> {
     }
     let mut steps = Vec::with_capacity(ws.fields.len());
     for (wf, rf) in ws.fields.iter().zip(reads) {
-        let conv = |w: Prim| match rf {
+        let conv = |w: Type| match rf {
             None => Some(Conv::Skip),
             Some(rf) => {
                 let slot = USER_FIELDS
@@ -306,34 +281,36 @@ impl<'a> Body<'a> {
     }
 
     /// One writer value of `p`, made into field data (None when skipped).
-    fn value(&mut self, p: Prim, make: Option<Make>) -> Read<Option<FieldData>> {
+    fn value(&mut self, p: Type, make: Option<Make>) -> Read<Option<FieldData>> {
         let text = |b: &[u8]| {
             std::str::from_utf8(b)
                 .map(str::to_string)
                 .map_err(|e| format!("invalid UTF-8: {e}"))
         };
         Ok(match (p, make) {
-            (Prim::Null, m) => m.map(|_| FieldData::Null),
-            (Prim::Boolean, _) => match self.byte()? {
+            (Type::Null, m) => m.map(|_| FieldData::Null),
+            (Type::Boolean, _) => match self.byte()? {
                 0 | 1 => None,
                 b => return Err(format!("invalid boolean byte {b}")),
             },
-            (Prim::Int, Some(Make::LongFromInt)) => Some(FieldData::Long(self.int()?.into())),
-            (Prim::Int, m) => {
+            (Type::Int, Some(Make::LongFromInt)) => Some(FieldData::Long(self.int()?.into())),
+            (Type::Int, m) => {
                 let v = self.int()?;
                 m.map(|_| FieldData::Int(v))
             }
-            (Prim::Long, m) => {
+            (Type::Long, m) => {
                 let v = self.long()?;
                 m.map(|_| FieldData::Long(v))
             }
-            (Prim::Float, _) => self.take(4).map(|_| None)?,
-            (Prim::Double, _) => self.take(8).map(|_| None)?,
-            (Prim::Bytes, _) => self.sized().map(|_| None)?,
-            (Prim::String, m) => {
+            (Type::Float, _) => self.take(4).map(|_| None)?,
+            (Type::Double, _) => self.take(8).map(|_| None)?,
+            (Type::Bytes, _) => self.sized().map(|_| None)?,
+            (Type::String, m) => {
                 let s = text(self.sized()?)?;
                 m.map(|_| FieldData::Text(s))
             }
+            // `prim` lets only primitives into a plan.
+            (other, _) => return Err(format!("{} is not a primitive", other.avro())),
         })
     }
 }
@@ -347,7 +324,7 @@ impl Compiled {
         let mut slots: Vec<FieldData> = vec![FieldData::Null; USER_FIELDS.len()];
         let mut mismatch: Option<String> = None;
         let mut b = Body { bytes: body, at: 0 };
-        let mut apply = |conv: &Conv, b: &mut Body, p: Prim| -> Read<()> {
+        let mut apply = |conv: &Conv, b: &mut Body, p: Type| -> Read<()> {
             let value = match conv {
                 // As the projection: bytes that are not UTF-8 do not fit the reader's string.
                 Conv::Into(_, Make::TextFromBytes, name) => {
