@@ -39,8 +39,7 @@ use crate::model::SourceIdentity;
 pub const DEFAULT_URL: &str = "https://randomuser.me/api/";
 /// The name an [`HttpSource`] records in `source_name` unless configured otherwise.
 pub const DEFAULT_NAME: &str = "randomuser";
-/// randomuser.me's largest `results`.
-pub const MAX_PAGE_SIZE: u32 = 5000;
+pub use super::MAX_PAGE_SIZE;
 /// Bodies larger than this are not read (a 5000-user page is about 6 MB).
 pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 /// How much of an error body is read and quoted.
@@ -381,7 +380,7 @@ impl Source for HttpSource {
     }
 
     fn fetch(&mut self, request: &PageRequest) -> Result<Page, SourceError> {
-        validate(request)?;
+        request.validate()?;
         let url = self.page_url(request);
         let attempts = self.config.max_retries.saturating_add(1);
         let mut last = String::new();
@@ -416,24 +415,6 @@ impl Source for HttpSource {
             last,
         })
     }
-}
-
-/// Checks a page request: page in `1..=i64::MAX`, size in `1..=5000`.
-fn validate(request: &PageRequest) -> Result<(), SourceError> {
-    if request.page == 0 || i64::try_from(request.page).is_err() {
-        return Err(SourceError::BadRequest(format!(
-            "page must be between 1 and {} (1-based, an Avro long), got {}",
-            i64::MAX,
-            request.page
-        )));
-    }
-    if request.size == 0 || request.size > MAX_PAGE_SIZE {
-        return Err(SourceError::BadRequest(format!(
-            "page size must be between 1 and {MAX_PAGE_SIZE} (randomuser's max results), got {}",
-            request.size
-        )));
-    }
-    Ok(())
 }
 
 /// Reads at most `limit + 1` bytes of the body (one more than allowed reveals an oversize body).

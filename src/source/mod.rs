@@ -57,6 +57,31 @@ pub struct PageRequest {
     pub size: u32,
 }
 
+/// Largest page size, as randomuser.me's `results` maximum (the generator keeps the same, so a
+/// run can move between them).
+pub const MAX_PAGE_SIZE: u32 = 5000;
+
+impl PageRequest {
+    /// Checks the request before any source serves it: page in `1..=i64::MAX` (1-based,
+    /// `source_page` is an Avro long), size in `1..=`[`MAX_PAGE_SIZE`].
+    pub fn validate(&self) -> Result<(), SourceError> {
+        if self.page == 0 || i64::try_from(self.page).is_err() {
+            return Err(SourceError::BadRequest(format!(
+                "page must be between 1 and {} (1-based, an Avro long), got {}",
+                i64::MAX,
+                self.page
+            )));
+        }
+        if self.size == 0 || self.size > MAX_PAGE_SIZE {
+            return Err(SourceError::BadRequest(format!(
+                "page size must be between 1 and {MAX_PAGE_SIZE} (randomuser's max results), got {}",
+                self.size
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// One fetched page, in source order.
 ///
 /// A user's identity is its position in the source page, so users that failed validation are

@@ -25,8 +25,7 @@ use data::Country;
 
 /// The name a [`Generator::new`] records in every user's `source_name`.
 pub const DEFAULT_NAME: &str = "generator";
-/// Largest page size, as randomuser.me's `results` maximum.
-pub const MAX_PAGE_SIZE: u32 = 5000;
+pub use super::MAX_PAGE_SIZE;
 
 /// The offline [`Source`]: pages of [`generate_user`] users.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +58,7 @@ impl Source for Generator {
     }
 
     fn fetch(&mut self, request: &PageRequest) -> Result<Page, SourceError> {
-        validate(request)?;
+        request.validate()?;
         let users = (0..request.size)
             .map(|index| generate_user(&request.seed, request.page, index, &self.name))
             .collect();
@@ -69,29 +68,6 @@ impl Source for Generator {
             rejects: Vec::new(),
         })
     }
-}
-
-/// Checks a page request: page in `1..=i64::MAX` (the schema's `long`), size in `1..=5000`.
-fn validate(request: &PageRequest) -> Result<(), SourceError> {
-    if request.page == 0 {
-        return Err(SourceError::BadRequest(
-            "page must be >= 1 (pages are 1-based), got 0".into(),
-        ));
-    }
-    if i64::try_from(request.page).is_err() {
-        return Err(SourceError::BadRequest(format!(
-            "page must be <= {} (source_page is an Avro long), got {}",
-            i64::MAX,
-            request.page
-        )));
-    }
-    if request.size == 0 || request.size > MAX_PAGE_SIZE {
-        return Err(SourceError::BadRequest(format!(
-            "page size must be between 1 and {MAX_PAGE_SIZE} (randomuser's max results), got {}",
-            request.size
-        )));
-    }
-    Ok(())
 }
 
 /// The user at `(seed, page, index)`, stamped with `source_name`.
