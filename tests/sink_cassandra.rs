@@ -551,3 +551,34 @@ fn live_auth_missing_credentials_are_a_clear_connect_error() {
         "says what is missing: {msg}"
     );
 }
+
+/// A role that may log in but holds no permission (`eosflow_noperm` of `scripts/test-env`):
+/// creating the keyspace fails naming the role, the permission and what to grant, without
+/// the password.
+#[test]
+fn live_a_role_without_permissions_is_told_what_to_grant() {
+    let mut c = config("cs_noperm");
+    let (_, password) = credentials(&c);
+    c.username = Some("eosflow_noperm".into());
+    c.keyspace = format!("eosflow_noperm_{}", std::process::id());
+    c.connect_timeout = std::time::Duration::from_secs(10);
+    let err = match CassandraSink::connect_with(c.clone()) {
+        Err(e) => e,
+        Ok(mut sink) => match sink.ensure_schema() {
+            Err(e) => e,
+            Ok(()) => panic!("a role without CREATE created the keyspace {}", c.keyspace),
+        },
+    };
+    let msg = err.to_string();
+    println!("{msg}");
+    assert!(
+        msg.contains("no CREATE permission"),
+        "the node's reason: {msg}"
+    );
+    assert!(
+        msg.contains("GRANT CREATE ON ALL KEYSPACES TO eosflow_noperm"),
+        "what to grant: {msg}"
+    );
+    assert!(msg.contains(&c.keyspace), "names the keyspace: {msg}");
+    assert!(!msg.contains(&password), "password in the message: {msg}");
+}

@@ -252,6 +252,12 @@ impl CassandraSink {
                 " (has the schema been created? run ensure_schema / the processor first)",
             );
         }
+        if permission_missing(&detail) {
+            let user = self.config.username.as_deref().unwrap_or("the role");
+            detail.push_str(&format!(
+                " (the Cassandra role {user} lacks that permission: GRANT it, e.g. `GRANT CREATE                  ON ALL KEYSPACES TO {user}`, or have an administrator create the keyspace and                  tables; eosflow then needs only SELECT and MODIFY on them)"
+            ));
+        }
         SinkError::Operation {
             sink: self.describe.clone(),
             operation,
@@ -402,6 +408,15 @@ impl CassandraSink {
         }
         Ok(added)
     }
+}
+
+/// Whether a node's error says the role lacks a permission ("User U has no CREATE permission
+/// on <all keyspaces> or any of its parents").
+fn permission_missing(detail: &str) -> bool {
+    let lower = detail.to_ascii_lowercase();
+    lower
+        .match_indices(" has no ")
+        .any(|(at, _)| lower[at..].split(" permission").count() > 1)
 }
 
 /// Whether a node's error says that the keyspace or a table is missing: Cassandra 5 writes
@@ -691,6 +706,19 @@ mod tests {
             .expect("join")
             .expect("refused");
         check(err);
+    }
+
+    #[test]
+    fn missing_permissions_are_recognised() {
+        assert!(permission_missing(
+            "Error message: User eosflow has no SELECT permission on <table ks.t>"
+        ));
+        assert!(permission_missing(
+            "Error message: User x has no CREATE permission on <all keyspaces> or any of its parents"
+        ));
+        assert!(!permission_missing(
+            "Error message: unconfigured table users"
+        ));
     }
 
     /// The texts of Cassandra 5.0.9 (seen on a real node), Cassandra 4 / ScyllaDB, and others.
