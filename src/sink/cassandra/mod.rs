@@ -255,7 +255,9 @@ impl CassandraSink {
         if permission_missing(&detail) {
             let user = self.config.username.as_deref().unwrap_or("the role");
             detail.push_str(&format!(
-                " (the Cassandra role {user} lacks that permission: GRANT it, e.g. `GRANT CREATE                  ON ALL KEYSPACES TO {user}`, or have an administrator create the keyspace and                  tables; eosflow then needs only SELECT and MODIFY on them)"
+                " (the Cassandra role {user} lacks that permission: GRANT it, e.g. `GRANT CREATE ON ALL \
+                 KEYSPACES TO {user}`, or have an administrator create the keyspace and tables; \
+                 eosflow then needs only SELECT and MODIFY on them)"
             ));
         }
         SinkError::Operation {
