@@ -206,12 +206,18 @@ fn too_few_in_sync_replicas_stop_the_producer_naming_why() {
     )
     .expect("topic needing 3 in-sync replicas");
     // The side topics too, while every broker is up (RF 3 cannot be created on 2).
-    eosflow::kafka::progress::SideTopics::for_topic(&topic)
-        .ensure(&settings, 2, Duration::from_secs(30))
+    let side = eosflow::kafka::progress::SideTopics::for_topic(&topic);
+    side.ensure(&settings, 2, Duration::from_secs(30))
         .expect("side topics");
     kafka.signal(3, Signal::Kill);
-    // The controller fences the dead broker and shrinks the ISR (quick-failover settings).
-    std::thread::sleep(Duration::from_secs(8));
+    // The controller fences the dead broker and shrinks the ISR (quick-failover settings):
+    // wait until it has, or produce would time out reading its cursor instead (seen once in
+    // CI after a fixed 8 s wait on a loaded machine).
+    wait_until_out_of_sync(
+        &kafka.bootstrap(),
+        &[&topic, &side.progress, &side.rejects],
+        3,
+    );
     let out = eosflow()
         .arg("produce")
         .args([
@@ -239,4 +245,36 @@ fn too_few_in_sync_replicas_stop_the_producer_naming_why() {
     );
     let seen = topic::read_all(&kafka.bootstrap(), &topic, true);
     assert!(seen.is_empty(), "records visible: {seen:?}");
+}
+
+/// Wait (at most 90 s) until broker `dead` leads no partition of `topics` and is in none's ISR.
+fn wait_until_out_of_sync(bootstrap: &str, topics: &[&str], dead: i32) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("metadata client");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let settled = topics.iter().all(|t| {
+            consumer
+                .fetch_metadata(Some(t), Duration::from_secs(5))
+                .is_ok_and(|m| {
+                    m.topics().iter().all(|mt| {
+                        !mt.partitions().is_empty()
+                            && mt.partitions().iter().all(|p| {
+                                p.leader() >= 0 && p.leader() != dead && !p.isr().contains(&dead)
+                            })
+                    })
+                })
+        });
+        if settled {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "broker {dead} still leads a partition or is in sync 90 s after its death"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
