@@ -38,12 +38,8 @@ pub fn consume(
     timeout: Duration,
 ) -> Result<(Duration, u64, Vec<Payload>), KafkaAdapterError> {
     let partitions = topic_partitions(kafka, topic, timeout)?;
-    let mut config = kafka.client_config();
-    config
-        .set("group.id", "eosflow-bench-raw")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true");
+    let mut config = read_committed(kafka, "eosflow-bench-raw");
+    config.set("enable.partition.eof", "true");
     let consumer = assigned(kafka, config, topic, &partitions)?;
     let mut at_end: HashSet<i32> = HashSet::new();
     let (mut records, mut touched, mut kept) = (0u64, 0u64, Vec::new());
@@ -176,6 +172,16 @@ impl rdkafka::consumer::ConsumerContext for EndIsNews {}
 
 type RawConsumer = BaseConsumer<EndIsNews>;
 
+/// A `read_committed` consumer's settings that commits nothing (`group` only names it).
+fn read_committed(kafka: &KafkaSettings, group: &str) -> rdkafka::ClientConfig {
+    let mut config = kafka.client_config();
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed");
+    config
+}
+
 /// A consumer of `config` assigned every partition of `topic` from the beginning.
 fn assigned(
     kafka: &KafkaSettings,
@@ -214,12 +220,8 @@ impl Observer {
         timeout: Duration,
     ) -> Result<Observer, KafkaAdapterError> {
         let partitions = topic_partitions(kafka, topic, timeout)?;
-        let mut config = kafka.client_config();
-        config
-            .set("group.id", "eosflow-bench-observer")
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .set("fetch.wait.max.ms", "5");
+        let mut config = read_committed(kafka, "eosflow-bench-observer");
+        config.set("fetch.wait.max.ms", "5");
         let consumer = assigned(kafka, config, topic, &partitions)?;
         let stop = Arc::new(AtomicBool::new(false));
         let (flag, kafka) = (stop.clone(), kafka.clone());

@@ -172,7 +172,8 @@ fn compile(writer: &Schema, reader: &Schema) -> Option<Compiled> {
         return None;
     };
     // Which reader field reads each writer field (the projection's matching, reader order).
-    let mut reads: Vec<Option<&RecordField>> = vec![None; ws.fields.len()];
+    // With the User slot the reader field fills, found once.
+    let mut reads: Vec<Option<(&RecordField, usize)>> = vec![None; ws.fields.len()];
     let mut defaults = Vec::new();
     for rf in &rs.fields {
         let slot = USER_FIELDS
@@ -188,7 +189,7 @@ fn compile(writer: &Schema, reader: &Schema) -> Option<Compiled> {
                     .position(|wf| rf.aliases.contains(&wf.name))
             });
         match found {
-            Some(i) if reads[i].is_none() => reads[i] = Some(rf),
+            Some(i) if reads[i].is_none() => reads[i] = Some((rf, slot)),
             _ => defaults.push((slot, default_of(rf)?)),
         }
     }
@@ -196,12 +197,7 @@ fn compile(writer: &Schema, reader: &Schema) -> Option<Compiled> {
     for (wf, rf) in ws.fields.iter().zip(reads) {
         let conv = |w: Type| match rf {
             None => Some(Conv::Skip),
-            Some(rf) => {
-                let slot = USER_FIELDS
-                    .iter()
-                    .position(|f| Some(f.name) == user_field_of(rf))?;
-                resolve(w, &rf.schema, slot, &rf.name)
-            }
+            Some((rf, slot)) => resolve(w, &rf.schema, slot, &rf.name),
         };
         steps.push(match &wf.schema {
             Schema::Union(u) => Step::Union(

@@ -417,8 +417,8 @@ impl CassandraSink {
 fn permission_missing(detail: &str) -> bool {
     let lower = detail.to_ascii_lowercase();
     lower
-        .match_indices(" has no ")
-        .any(|(at, _)| lower[at..].split(" permission").count() > 1)
+        .find(" has no ")
+        .is_some_and(|at| lower[at..].contains(" permission"))
 }
 
 /// Whether a node's error says that the keyspace or a table is missing: Cassandra 5 writes
