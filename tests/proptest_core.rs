@@ -175,6 +175,54 @@ fn chunk_steps(n: usize) -> Vec<Event> {
     vec![Event::PStep; n + 3]
 }
 
+/// The pipelined processor: while the sink thread writes batch 1, the broker resends some of its
+/// records. They are redeliveries (the core keeps the batch in flight apart), so batch 2 starts
+/// where batch 1 ends and no record is applied twice, even after a crash with batch 2 in flight.
+#[test]
+fn records_resent_while_a_batch_is_in_flight_are_skipped() {
+    let mut w = World::new(small(false));
+    apply_all(
+        &mut w,
+        &[Event::Rebalance {
+            p: 1,
+            eager: false,
+            fails: false,
+        }],
+    );
+    let mut script = vec![Event::PStart(None)];
+    script.extend(chunk_steps(3));
+    script.extend(chunk_steps(3));
+    script.extend([Event::Poll(Who::A, 3), Event::Dispatch(Who::A, true)]);
+    apply_all(&mut w, &script);
+    assert_eq!(w.sink.commits, 0, "batch 1 is in flight, not committed");
+    // The broker resends from the start of every partition while batch 1 is in flight.
+    apply_all(
+        &mut w,
+        &[
+            Event::Rewind(Who::A, 0, 50),
+            Event::Rewind(Who::A, 1, 50),
+            Event::Rewind(Who::A, 2, 50),
+            Event::Poll(Who::A, 50),
+        ],
+    );
+    let open = w.members[0].core.as_ref().map(|c| c.open_rows());
+    assert_eq!(open, Some(3), "only the three records batch 1 does not hold");
+    // Batch 1 lands, batch 2 goes in flight, then the member dies before batch 2 lands.
+    apply_all(
+        &mut w,
+        &[
+            Event::Land(Who::A),
+            Event::Dispatch(Who::A, true),
+            Event::Crash(Who::A),
+            Event::Restart(Who::A),
+            Event::Poll(Who::A, 50),
+            Event::Flush(Who::A, true),
+        ],
+    );
+    assert_eq!(w.sink.commits, 2);
+    assert_eq!(w.sink.rows.len(), 6, "every user once");
+}
+
 #[test]
 fn crash_between_sink_commit_and_kafka_commit() {
     let mut w = World::new(small(false));
@@ -325,6 +373,7 @@ fn coverage() {
         total.not_assigned += s.not_assigned;
         total.batches += s.batches;
         total.revoke_batches += s.revoke_batches;
+        total.pipelined += s.pipelined;
         total.rows_from_uncommitted += s.rows_from_uncommitted;
         total.aborts += s.aborts;
         total.duplicate_commits += s.duplicate_commits;

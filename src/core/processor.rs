@@ -5,6 +5,10 @@
 //! redelivery and is skipped; everything else joins the open batch. A batch carries its rows and
 //! the next offsets it advances; the adapter writes both in one sink transaction, then reports
 //! [`ProcessorCore::committed`], which moves positions forward (never backwards).
+//!
+//! A taken batch stays *in flight* until it is reported committed: the adapter may read and
+//! offer the next records while the sink writes it (one batch in the sink, one filling). Records
+//! the in-flight batch holds are redeliveries too, so a batch never repeats its predecessor's.
 
 use std::collections::BTreeMap;
 
@@ -114,6 +118,8 @@ pub struct ProcessorCore<R> {
     positions: BTreeMap<Partition, Option<i64>>,
     /// Next offset after the last record in the open batch, per partition.
     pending: BTreeMap<Partition, i64>,
+    /// Next offsets of batches taken but not yet reported committed, per partition.
+    in_flight: BTreeMap<Partition, i64>,
     rows: Vec<R>,
     opened_at_ms: Option<u64>,
 }
@@ -124,6 +130,7 @@ impl<R> ProcessorCore<R> {
             policy,
             positions: BTreeMap::new(),
             pending: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
             rows: Vec::new(),
             opened_at_ms: None,
         }
@@ -157,13 +164,16 @@ impl<R> ProcessorCore<R> {
         for p in partitions {
             self.positions.remove(p);
             self.pending.remove(p);
+            self.in_flight.remove(p);
         }
     }
 
-    /// Lose everything not committed (a crash, or a failed batch the adapter gives up on).
+    /// Lose everything not committed, in flight or open (a crash, or a failed batch the adapter
+    /// gives up on).
     pub fn discard_open_batch(&mut self) {
         self.rows.clear();
         self.pending.clear();
+        self.in_flight.clear();
         self.opened_at_ms = None;
     }
 
@@ -191,6 +201,7 @@ impl<R> ProcessorCore<R> {
         let floor = self
             .pending
             .get(&partition)
+            .or(self.in_flight.get(&partition))
             .copied()
             .or(*position)
             .unwrap_or(0);
@@ -219,12 +230,19 @@ impl<R> ProcessorCore<R> {
         self.rows.len()
     }
 
-    /// Close the open batch (None when it is empty).
+    /// Is a taken batch waiting to be reported committed?
+    pub fn has_in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// Close the open batch (None when it is empty); it is in flight until [`Self::committed`].
     pub fn take_batch(&mut self) -> Option<Batch<R>> {
         if self.pending.is_empty() {
             return None;
         }
         self.opened_at_ms = None;
+        self.in_flight
+            .extend(self.pending.iter().map(|(&p, &o)| (p, o)));
         Some(Batch {
             rows: std::mem::take(&mut self.rows),
             next_offsets: std::mem::take(&mut self.pending),
@@ -248,6 +266,9 @@ impl<R> ProcessorCore<R> {
             }
             if let Some(slot) = self.positions.get_mut(&p) {
                 *slot = Some(next);
+            }
+            if self.in_flight.get(&p).is_some_and(|&f| f <= next) {
+                self.in_flight.remove(&p);
             }
         }
         Ok(())
@@ -371,6 +392,47 @@ mod tests {
                 from: 6,
                 to: 3
             })
+        );
+    }
+
+    #[test]
+    fn records_of_the_batch_in_flight_are_redeliveries() {
+        let mut c = core();
+        c.assign(&[0, 1], &BTreeMap::from([(0, 10)]));
+        c.offer(0, 10, "a", 0);
+        c.offer(0, 11, "b", 0);
+        c.offer(1, 0, "c", 0);
+        let in_flight = c.take_batch().expect("batch");
+        assert!(c.has_in_flight());
+        // The sink writes the batch while the next records arrive, some of them again.
+        assert_eq!(c.offer(0, 11, "b-again", 0), Offer::Redelivered);
+        assert_eq!(c.offer(1, 0, "c-again", 0), Offer::Redelivered);
+        assert_eq!(c.offer(0, 12, "d", 0), Offer::Accepted);
+        assert_eq!(
+            c.positions(),
+            BTreeMap::from([(0, 10)]),
+            "nothing is committed yet"
+        );
+        c.committed(&in_flight.next_offsets).expect("forward");
+        assert!(!c.has_in_flight());
+        assert_eq!(c.positions(), BTreeMap::from([(0, 12), (1, 1)]));
+        let next = c.take_batch().expect("batch");
+        assert_eq!(next.rows, vec!["d"]);
+        assert_eq!(next.next_offsets, BTreeMap::from([(0, 13)]));
+    }
+
+    #[test]
+    fn a_discarded_batch_in_flight_lets_its_records_in_again() {
+        let mut c = core();
+        c.assign(&[0], &BTreeMap::from([(0, 5)]));
+        c.offer(0, 5, "a", 0);
+        c.take_batch().expect("batch");
+        c.discard_open_batch();
+        assert!(!c.has_in_flight());
+        assert_eq!(
+            c.offer(0, 5, "a", 0),
+            Offer::Accepted,
+            "read again after a failure"
         );
     }
 

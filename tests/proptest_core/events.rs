@@ -62,7 +62,13 @@ pub enum Event {
     Poll(Who, u8),
     /// `due` → take_batch → sink commit → committed (`true`: forced, as at shutdown).
     Flush(Who, bool),
-    /// take_batch → the sink write fails → discard; then exit (`false`) or seek back (`true`).
+    /// Due (or `true`: whatever the batch policy says) → wait for the batch in flight →
+    /// take_batch → hand it to the sink thread; read on.
+    Dispatch(Who, bool),
+    /// The sink thread's write of the batch in flight commits → committed.
+    Land(Who),
+    /// The sink write (of the batch in flight, else the open batch) fails → discard everything
+    /// not committed; then exit (`false`) or seek back (`true`).
     FailFlush(Who, bool),
     /// take_batch → sink commit → crash before `committed` and the Kafka commit.
     CommitCrash(Who),
@@ -93,6 +99,9 @@ impl fmt::Debug for Event {
             Event::Poll(w, n) => write!(f, "{w:?}.poll({n})"),
             Event::Flush(w, false) => write!(f, "{w:?}.flush"),
             Event::Flush(w, true) => write!(f, "{w:?}.flush!"),
+            Event::Dispatch(w, false) => write!(f, "{w:?}.dispatch"),
+            Event::Dispatch(w, true) => write!(f, "{w:?}.dispatch!"),
+            Event::Land(w) => write!(f, "{w:?}.land"),
             Event::FailFlush(w, false) => write!(f, "{w:?}.fail+exit"),
             Event::FailFlush(w, true) => write!(f, "{w:?}.fail+seek"),
             Event::CommitCrash(w) => write!(f, "{w:?}.commit+crash"),
@@ -125,7 +134,9 @@ pub fn event() -> impl Strategy<Value = Event> {
         1 => any::<u8>().prop_map(Event::Poison),
         3 => (0u8..=30).prop_map(Event::Tick),
         20 => (who(), 1u8..=4).prop_map(|(w, n)| Event::Poll(w, n)),
-        10 => (who(), any::<bool>()).prop_map(|(w, f)| Event::Flush(w, f)),
+        6 => (who(), any::<bool>()).prop_map(|(w, f)| Event::Flush(w, f)),
+        6 => (who(), any::<bool>()).prop_map(|(w, f)| Event::Dispatch(w, f)),
+        6 => who().prop_map(Event::Land),
         2 => (who(), any::<bool>()).prop_map(|(w, s)| Event::FailFlush(w, s)),
         3 => who().prop_map(Event::CommitCrash),
         3 => who().prop_map(Event::Crash),

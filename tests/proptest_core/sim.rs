@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use eosflow::core::processor::{Offer, ProcessorCore, StartAt};
+use eosflow::core::processor::{Batch, Offer, ProcessorCore, StartAt};
 use eosflow::core::producer::{resume, Cursor, PageRange, Plan, Progress, Resume};
 use eosflow::core::Partition;
 
@@ -24,6 +24,8 @@ const DRAIN_STEPS: usize = 10_000;
 pub struct Member {
     pub core: Option<ProcessorCore<Row>>,
     pub pos: BTreeMap<Partition, i64>,
+    /// The batch the sink thread is writing while the member reads on (`process`'s pipeline).
+    in_flight: Option<Batch<Row>>,
     rr: usize,
 }
 
@@ -51,6 +53,8 @@ pub struct Stats {
     pub not_assigned: u64,
     pub batches: u64,
     pub revoke_batches: u64,
+    /// Batches written by the sink thread while the member read on.
+    pub pipelined: u64,
     pub rows_from_uncommitted: u64,
     pub aborts: u64,
     pub duplicate_commits: u64,
@@ -146,12 +150,17 @@ impl World {
             }
             Event::Poll(who, n) => self.poll(who, usize::from(n)).map(|_| ()),
             Event::Flush(who, force) => self.flush(who, force).map(|_| ()),
+            Event::Dispatch(who, force) => self.dispatch(who, force),
+            Event::Land(who) => self.land(who).map(|_| ()),
             Event::FailFlush(who, seek) => self.fail_flush(who, seek),
             Event::CommitCrash(who) => {
-                let Some(core) = self.members[who.i()].core.as_mut() else {
+                let m = &mut self.members[who.i()];
+                let Some(core) = m.core.as_mut() else {
                     return Ok(());
                 };
-                if let Some(b) = core.take_batch() {
+                // The batch in flight reaches the sink (or, without one, the open batch is
+                // written synchronously); the member dies before it hears of it.
+                if let Some(b) = m.in_flight.take().or_else(|| core.take_batch()) {
                     self.sink.commit(&self.broker, &b)?;
                 }
                 self.crash(who);
@@ -361,6 +370,8 @@ impl World {
     /// The `assigned` hook: the core decides where to start from the sink's offsets; the consumer
     /// seeks there.
     fn assign(&mut self, who: Who, parts: &[Partition]) -> Check {
+        // The hook waits for the batch in flight before it reads the sink's offsets.
+        self.land(who)?;
         let m = &mut self.members[who.i()];
         let Some(core) = m.core.as_mut() else {
             return Ok(());
@@ -435,17 +446,47 @@ impl World {
         Ok(got)
     }
 
-    /// `due` (or forced, as at shutdown) → take_batch → sink commit → committed. Returns whether
-    /// a batch was committed.
-    pub fn flush(&mut self, who: Who, force: bool) -> Result<bool, String> {
-        let Some(core) = self.members[who.i()].core.as_mut() else {
+    /// The sink thread finishes the batch in flight: sink commit → committed. Returns whether
+    /// there was one.
+    fn land(&mut self, who: Who) -> Result<bool, String> {
+        let m = &mut self.members[who.i()];
+        let (Some(core), Some(b)) = (m.core.as_mut(), m.in_flight.take()) else {
             return Ok(false);
         };
+        self.sink.commit(&self.broker, &b)?;
+        self.stats.batches += 1;
+        self.stats.pipelined += 1;
+        core.committed(&b.next_offsets)
+            .map_err(|e| format!("{who:?}: core refused its own batch in flight: {e}"))?;
+        Ok(true)
+    }
+
+    /// The poll loop's way when a batch is due: wait for the batch in flight (if any), then hand
+    /// the open batch to the sink thread and read on.
+    pub fn dispatch(&mut self, who: Who, force: bool) -> Check {
+        self.land(who)?;
+        let m = &mut self.members[who.i()];
+        let Some(core) = m.core.as_mut() else {
+            return Ok(());
+        };
+        if force || core.due(self.now) {
+            m.in_flight = core.take_batch();
+        }
+        Ok(())
+    }
+
+    /// `due` (or forced, as at shutdown) → take_batch → sink commit → committed, after the batch
+    /// in flight lands. Returns whether a batch was committed.
+    pub fn flush(&mut self, who: Who, force: bool) -> Result<bool, String> {
+        let landed = self.land(who)?;
+        let Some(core) = self.members[who.i()].core.as_mut() else {
+            return Ok(landed);
+        };
         if !force && !core.due(self.now) {
-            return Ok(false);
+            return Ok(landed);
         }
         let Some(b) = core.take_batch() else {
-            return Ok(false);
+            return Ok(landed);
         };
         self.sink.commit(&self.broker, &b)?;
         self.stats.batches += 1;
@@ -462,7 +503,8 @@ impl World {
         let Some(core) = m.core.as_mut() else {
             return Ok(());
         };
-        if core.take_batch().is_none() {
+        // The write that fails is the batch in flight if there is one, else the open batch.
+        if m.in_flight.take().is_none() && core.take_batch().is_none() {
             return Ok(());
         }
         core.discard_open_batch();
@@ -517,6 +559,15 @@ impl World {
     /// The `revoking` hook: flush the open batch (all partitions), then forget the revoked ones.
     /// If the flush fails the batch is discarded and the member exits after the callback.
     fn revoke(&mut self, who: Who, parts: &[Partition], fails: bool) -> Check {
+        if fails && self.members[who.i()].in_flight.take().is_some() {
+            // The batch in flight fails: everything not committed is lost, the member exits.
+            if let Some(core) = self.members[who.i()].core.as_mut() {
+                core.discard_open_batch();
+            }
+            self.crash(who);
+            return Ok(());
+        }
+        self.land(who)?;
         let Some(core) = self.members[who.i()].core.as_mut() else {
             return Ok(());
         };
@@ -575,6 +626,12 @@ impl World {
                 ensure!(m.pos.is_empty(), "{who:?} is down but has fetch positions");
                 continue;
             };
+            ensure!(
+                core.has_in_flight() == m.in_flight.is_some(),
+                "{who:?}: the core says a batch is in flight: {}, the sink thread holds one: {}",
+                core.has_in_flight(),
+                m.in_flight.is_some()
+            );
             let owned = self.owned(who);
             ensure!(
                 core.assigned() == owned,
