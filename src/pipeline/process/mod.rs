@@ -1,11 +1,14 @@
 //! `eosflow process`: Kafka → decode into the reader schema → UUIDv5 rows → sink, exactly once.
 //!
 //! The loop polls, hands each record to the core ([`ProcessorCore`]) and, when the core says a
-//! batch is due, writes rows and next offsets in one sink transaction, tells the core, then commits
-//! the same offsets to Kafka (advisory: the sink's offsets are what assignment seeks to). The
-//! rebalance hook runs inside `poll` on the same thread and shares the state through a mutex.
+//! batch is due, hands it to the sink's writer thread ([`writer`]), which writes rows and next
+//! offsets in one sink transaction while the loop reads and decodes the next batch. When a batch
+//! lands the loop tells the core, then commits the same offsets to Kafka (advisory: the sink's
+//! offsets are what assignment seeks to). The rebalance hook runs inside `poll` on the same thread
+//! and shares the state through a mutex; it waits for the batch in flight before it acts.
 
 mod state;
+mod writer;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -162,9 +165,13 @@ pub fn run_with_metrics(
         info!(group = %job.group, topic = %job.topic, "stored offsets reset: re-processing from the beginning");
     }
     info!(sink = %sink.describe(), topic = %job.topic, group = %job.group, "processing");
+    let sink: writer::SharedSink = Arc::new(Mutex::new(sink));
+    let writer = writer::Writer::spawn(sink.clone())
+        .map_err(|e| PipelineError::Other(format!("cannot start the sink's writer thread: {e}")))?;
     let state = Arc::new(Mutex::new(State {
         core: ProcessorCore::new(job.policy),
         sink,
+        writer,
         group: job.group.clone(),
         topic: job.topic.clone(),
         summary: ProcessSummary::default(),
@@ -207,7 +214,7 @@ pub fn run_with_metrics(
             // fatal error its main thread spins forever and destroy blocks (measured here), so
             // it is left as it is and the caller rebuilds the process; the batch that is not in
             // the sink is dropped, the sink's offsets stand.
-            lock(&state).core.discard_open_batch();
+            lock(&state).abandon();
             std::mem::forget(consumer);
             return Err(PipelineError::ConsumerFailed {
                 group: job.group.clone(),
@@ -371,7 +378,7 @@ fn poll_loop(
                     warn!(error = %e, "the open batch could not be committed; it is read again");
                 }
                 let (group, topic) = (s.group.clone(), s.topic.clone());
-                let committed = s.sink.load_offsets(&group, &topic).unwrap_or_default();
+                let committed = s.sink().load_offsets(&group, &topic).unwrap_or_default();
                 return Err(PipelineError::BrokersLost {
                     bootstrap: job.kafka.bootstrap.clone(),
                     waited_ms: since.elapsed().as_millis() as u64,
@@ -383,11 +390,17 @@ fn poll_loop(
         if let Some(e) = s.failed.take() {
             return Err(e);
         }
-        if s.core.due(now_ms()) {
-            let offsets = s.flush()?;
+        let mut landed = s.settle_if_landed()?;
+        let due = s.core.due(now_ms());
+        if due {
+            landed.extend(s.dispatch()?);
+        }
+        if !landed.is_empty() {
             drop(s);
-            consumer.commit(&offsets);
+            consumer.commit(&landed);
             s = lock(state);
+        }
+        if due {
             let inject = ctx.job.faults.consumer_fatal_after;
             let first_life = ctx.job.consumer_rebuilds == 0 && !ctx.injected;
             if inject.is_some_and(|n| s.summary.records >= n) && first_life {
@@ -398,7 +411,7 @@ fn poll_loop(
         }
         if job
             .max_records
-            .is_some_and(|max| s.summary.records + s.core.open_rows() as u64 >= max)
+            .is_some_and(|max| s.summary.records + s.uncommitted_rows() >= max)
         {
             break;
         }
@@ -421,7 +434,7 @@ fn poll_loop(
         if let Some(d) = job.exit_when_idle {
             let quiet = last_record.elapsed();
             if quiet >= d
-                && s.core.open_rows() == 0
+                && s.uncommitted_rows() == 0
                 && last_check.elapsed() >= Duration::from_secs(1)
             {
                 at_end.keep_only(s.core.assigned());

@@ -1,12 +1,14 @@
 //! The processor's state, shared by the poll loop and the rebalance hook (which runs inside
-//! `poll`, on the same thread, through a mutex): the core, the sink, and what a run did.
+//! `poll`, on the same thread, through a mutex): the core, the sink and its writer thread, and
+//! what a run did.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::{debug, error, warn};
 
+use super::writer::{commit_with_retries, lock_sink, Landed, SharedSink, Writer};
 use super::{ProcessFaults, ProcessSummary};
 use crate::core::processor::{gaps, ProcessorCore, Skipped, StartAt};
 use crate::core::Partition;
@@ -18,7 +20,9 @@ use crate::sink::{Row, Sink, SinkBatch};
 /// State shared by the poll loop and the rebalance hook.
 pub(super) struct State {
     pub(super) core: ProcessorCore<Row>,
-    pub(super) sink: Box<dyn Sink>,
+    pub(super) sink: SharedSink,
+    /// The thread that writes batches while the loop reads on.
+    pub(super) writer: Writer,
     pub(super) group: String,
     pub(super) topic: String,
     pub(super) summary: ProcessSummary,
@@ -34,48 +38,73 @@ pub(super) struct State {
 }
 
 impl State {
-    /// Write the open batch (rows + offsets, one transaction) and advance the core.
-    pub(super) fn flush(&mut self) -> Result<BTreeMap<Partition, i64>, PipelineError> {
-        let Some(batch) = self.core.take_batch() else {
-            return Ok(BTreeMap::new());
-        };
-        let rows = batch.rows.len() as u64;
-        let sink_batch = SinkBatch {
-            group: self.group.clone(),
-            topic: self.topic.clone(),
-            rows: batch.rows,
-            next_offsets: batch.next_offsets,
-            skipped: Vec::new(),
-        };
-        let started = Instant::now();
-        if let Some(stall) = self.faults.sink_stall_at(self.summary.batches + 1) {
-            warn!(
-                ?stall,
-                "injected fault: the sink stalls before committing this batch"
-            );
-            std::thread::sleep(stall);
+    /// The sink (only while nothing is in flight, or to wait for the batch in flight).
+    pub(super) fn sink(&self) -> MutexGuard<'_, Box<dyn Sink>> {
+        lock_sink(&self.sink)
+    }
+
+    /// Rows not yet committed: the open batch and the batch in flight.
+    pub(super) fn uncommitted_rows(&self) -> u64 {
+        self.core.open_rows() as u64 + self.writer.rows_in_flight()
+    }
+
+    /// Hand the open batch to the writer thread, after waiting for the batch in flight. Returns
+    /// the offsets that batch committed (for the advisory Kafka commit).
+    pub(super) fn dispatch(&mut self) -> Result<BTreeMap<Partition, i64>, PipelineError> {
+        let landed = self.settle()?;
+        if let Some(batch) = self.core.take_batch() {
+            let sink_batch = SinkBatch {
+                group: self.group.clone(),
+                topic: self.topic.clone(),
+                rows: batch.rows,
+                next_offsets: batch.next_offsets,
+                skipped: Vec::new(),
+            };
+            let stall = self.faults.sink_stall_at(self.writer.next_number());
+            self.writer.submit(sink_batch, stall);
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.sink.commit(&sink_batch) {
-                Ok(()) => break,
-                Err(e) if attempt < 3 => {
-                    warn!(attempt, error = %e, "sink commit failed; retrying the same batch");
-                    std::thread::sleep(Duration::from_millis(200 * attempt));
-                }
-                Err(e) => {
-                    self.core.discard_open_batch();
-                    return Err(PipelineError::SinkStopped {
-                        source: Box::new(e),
-                        committed: self.core.positions(),
-                    });
-                }
-            }
+        Ok(landed)
+    }
+
+    /// Write everything read (the batch in flight, then the open batch) and wait for it: at
+    /// revocation, shutdown, or before the position is looked at. Returns the committed offsets.
+    pub(super) fn flush(&mut self) -> Result<BTreeMap<Partition, i64>, PipelineError> {
+        let mut offsets = self.dispatch()?;
+        offsets.extend(self.settle()?);
+        Ok(offsets)
+    }
+
+    /// Wait for the batch in flight and account for it.
+    pub(super) fn settle(&mut self) -> Result<BTreeMap<Partition, i64>, PipelineError> {
+        match self.writer.wait() {
+            Some(landed) => self.landed(landed),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Account for the batch in flight if it has landed, without waiting.
+    pub(super) fn settle_if_landed(&mut self) -> Result<BTreeMap<Partition, i64>, PipelineError> {
+        match self.writer.poll() {
+            Some(landed) => self.landed(landed),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// A batch came back from the writer thread: advance the core, or stop on a failed write.
+    fn landed(&mut self, landed: Landed) -> Result<BTreeMap<Partition, i64>, PipelineError> {
+        if let Err(e) = landed.result {
+            // Nothing after the sink's offsets is kept: the batch in flight and the open one
+            // are read again by whoever takes over.
+            self.core.discard_open_batch();
+            return Err(PipelineError::SinkStopped {
+                source: Box::new(e),
+                committed: self.core.positions(),
+            });
         }
         self.core
-            .committed(&sink_batch.next_offsets)
+            .committed(&landed.next_offsets)
             .map_err(|e| PipelineError::Other(e.to_string()))?;
+        let rows = landed.rows;
         self.summary.records += rows;
         self.summary.batches += 1;
         if let Some(first) = self.first_record {
@@ -84,11 +113,16 @@ impl State {
         self.meter.add(rows);
         self.metrics.rows.add(rows);
         self.metrics.batches.inc();
-        self.metrics
-            .batch_seconds
-            .observe_duration(started.elapsed());
-        debug!(rows, ms = started.elapsed().as_millis() as u64, offsets = ?sink_batch.next_offsets, "batch committed");
-        Ok(sink_batch.next_offsets)
+        self.metrics.batch_seconds.observe_duration(landed.took);
+        debug!(rows, ms = landed.took.as_millis() as u64, offsets = ?landed.next_offsets, "batch committed");
+        Ok(landed.next_offsets)
+    }
+
+    /// Give up on everything not committed (the consumer failed for good): wait for the batch
+    /// in flight, whatever its outcome, so the sink is quiet, then drop the rest.
+    pub(super) fn abandon(&mut self) {
+        let _ = self.writer.wait();
+        self.core.discard_open_batch();
     }
 }
 
@@ -120,7 +154,8 @@ impl State {
             next_offsets: gaps.iter().map(|g| (g.partition, g.to)).collect(),
             skipped: gaps,
         };
-        self.sink.commit(&batch)?;
+        self.settle()?;
+        commit_with_retries(self.sink().as_mut(), &batch)?;
         stored.extend(batch.next_offsets);
         Ok(stored)
     }
@@ -143,7 +178,12 @@ impl RebalanceHook for Hook {
     ) -> Vec<(Partition, StartAt)> {
         let mut s = lock(&self.0);
         let (group, topic) = (s.group.clone(), s.topic.clone());
-        let stored = match s.sink.load_offsets(&group, &topic) {
+        // With cooperative assignment a batch of the partitions kept may be in flight.
+        if let Err(e) = s.settle() {
+            s.failed.get_or_insert(e);
+        }
+        let loaded = s.sink().load_offsets(&group, &topic);
+        let stored = match loaded {
             Ok(stored) => stored,
             Err(e) => {
                 error!(error = %e, "cannot read stored offsets; stopping");

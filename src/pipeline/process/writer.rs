@@ -1,0 +1,180 @@
+//! The sink on a thread of its own: while it writes one batch (rows and next offsets in one
+//! sink transaction), the poll loop reads and decodes the next. One batch in flight, one filling:
+//! the loop waits for the batch in flight before it hands over the next, so memory stays at two
+//! batches however slow the database is.
+//!
+//! The core ([`crate::core::processor`]) keeps the batch in flight apart until the loop reports
+//! it committed, so nothing is lost or applied twice if the write fails or the process dies with a
+//! batch in flight: the sink's offsets are the truth, and they move only with their rows.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tracing::warn;
+
+use crate::core::Partition;
+use crate::sink::{Sink, SinkBatch, SinkError};
+
+/// The sink, shared by the writer thread and the loop (which uses it only with nothing in
+/// flight: offsets on assignment, skipped ranges, the position named in an error).
+pub(super) type SharedSink = Arc<Mutex<Box<dyn Sink>>>;
+
+/// Lock the sink. A panic inside a sink call leaves it as it was; the next call finds out.
+pub(super) fn lock_sink(sink: &SharedSink) -> MutexGuard<'_, Box<dyn Sink>> {
+    sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How many times one batch is tried before the sink counts as stopped, and the pause before
+/// each retry (times the attempt number).
+const ATTEMPTS: u32 = 3;
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// Commit `batch`, retrying a failed attempt (the sink rolled it back) up to [`ATTEMPTS`] times.
+pub(super) fn commit_with_retries(sink: &mut dyn Sink, batch: &SinkBatch) -> Result<(), SinkError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match sink.commit(batch) {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < ATTEMPTS => {
+                warn!(attempt, error = %e, "sink commit failed; retrying the same batch");
+                std::thread::sleep(RETRY_PAUSE * attempt);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A batch handed to the writer thread.
+struct Job {
+    batch: SinkBatch,
+    /// An injected stall before the commit (`--inject-sink-stall`).
+    stall: Option<Duration>,
+}
+
+/// What the writer thread reports for a batch.
+pub(super) struct Landed {
+    pub(super) rows: u64,
+    pub(super) next_offsets: BTreeMap<Partition, i64>,
+    /// From the hand-over to the end of the commit.
+    pub(super) took: Duration,
+    pub(super) result: Result<(), SinkError>,
+}
+
+/// The writer thread and the one batch it may hold.
+pub(super) struct Writer {
+    jobs: Option<mpsc::SyncSender<Job>>,
+    landed: mpsc::Receiver<Landed>,
+    thread: Option<JoinHandle<()>>,
+    in_flight: Option<u64>,
+    /// Batches handed over so far (1-based numbering of the injected stall).
+    submitted: u64,
+}
+
+impl Writer {
+    pub(super) fn spawn(sink: SharedSink) -> std::io::Result<Writer> {
+        // Capacity 1: with the loop waiting for each batch before the next, never more.
+        let (jobs, queue) = mpsc::sync_channel::<Job>(1);
+        let (report, landed) = mpsc::channel::<Landed>();
+        let thread = std::thread::Builder::new()
+            .name("eosflow-sink".into())
+            .spawn(move || {
+                for job in queue {
+                    let started = Instant::now();
+                    if let Some(stall) = job.stall {
+                        warn!(
+                            ?stall,
+                            "injected fault: the sink stalls before committing this batch"
+                        );
+                        std::thread::sleep(stall);
+                    }
+                    let result = commit_with_retries(lock_sink(&sink).as_mut(), &job.batch);
+                    let landed = Landed {
+                        rows: job.batch.rows.len() as u64,
+                        next_offsets: job.batch.next_offsets,
+                        took: started.elapsed(),
+                        result,
+                    };
+                    if report.send(landed).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Writer {
+            jobs: Some(jobs),
+            landed,
+            thread: Some(thread),
+            in_flight: None,
+            submitted: 0,
+        })
+    }
+
+    /// The number the next batch will have (1-based).
+    pub(super) fn next_number(&self) -> u64 {
+        self.submitted + 1
+    }
+
+    /// Rows of the batch in flight (0 when none).
+    pub(super) fn rows_in_flight(&self) -> u64 {
+        self.in_flight.unwrap_or(0)
+    }
+
+    /// Hand `batch` to the thread. The caller has waited for the one before ([`Self::wait`]).
+    pub(super) fn submit(&mut self, batch: SinkBatch, stall: Option<Duration>) {
+        debug_assert!(self.in_flight.is_none(), "one batch in flight at a time");
+        let rows = batch.rows.len() as u64;
+        self.submitted += 1;
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(Job { batch, stall }).is_ok());
+        // A thread that is gone reports nothing: `wait` says so.
+        self.in_flight = Some(if sent { rows } else { u64::MAX });
+    }
+
+    /// Wait for the batch in flight (None when there is none).
+    pub(super) fn wait(&mut self) -> Option<Landed> {
+        self.in_flight?;
+        self.in_flight = None;
+        Some(self.landed.recv().unwrap_or_else(|_| gone()))
+    }
+
+    /// The batch in flight, if it has landed already.
+    pub(super) fn poll(&mut self) -> Option<Landed> {
+        self.in_flight?;
+        let landed = match self.landed.try_recv() {
+            Ok(landed) => landed,
+            Err(mpsc::TryRecvError::Empty) => return None,
+            Err(mpsc::TryRecvError::Disconnected) => gone(),
+        };
+        self.in_flight = None;
+        Some(landed)
+    }
+}
+
+/// What a batch handed to a thread that died (a panic in the sink) comes back as.
+fn gone() -> Landed {
+    Landed {
+        rows: 0,
+        next_offsets: BTreeMap::new(),
+        took: Duration::ZERO,
+        result: Err(SinkError::Operation {
+            sink: "sink".into(),
+            operation: "commit",
+            detail: "the sink's writer thread ended unexpectedly (a panic inside the database client; see the log above)".into(),
+        }),
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread after the batch it holds.
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
