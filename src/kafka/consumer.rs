@@ -262,6 +262,18 @@ fn commit_offsets<C: ConsumerContext>(
     }
 }
 
+/// How far the consumer reads ahead of the loop. librdkafka's defaults let it queue 64 MiB, and
+/// once the queue is over that it postpones the next fetch by a whole second
+/// (`fetch.queue.backoff.ms`): on a 300k-record topic that halved throughput, and a lower cap
+/// alone made it worse (8 MiB: a third of the rate). Capped at 8 MiB with a 5 ms pause, the
+/// processor reads as fast or faster with less memory: 1M records into PostgreSQL at 94.5k/s
+/// and 67 MB peak RSS, against 85k/s and 86 MB with a 16 MiB cap. Pass-through properties
+/// (`--kafka-property`) still override both. The bench's raw consumer reads with the same bounds.
+pub(crate) const PREFETCH: [(&str, &str); 2] = [
+    ("queued.max.messages.kbytes", "8192"),
+    ("fetch.queue.backoff.ms", "5"),
+];
+
 /// One record polled from the group consumer, borrowed until the next poll.
 pub struct Record<'c>(BorrowedMessage<'c>);
 
@@ -369,6 +381,9 @@ impl GroupConsumer {
             // (transaction markers, aborted records), where the position never reaches the high
             // watermark.
             .set("enable.partition.eof", "true");
+        for (k, v) in PREFETCH {
+            config.set(k, v);
+        }
         config.set(
             "max.poll.interval.ms",
             options.max_poll_interval.as_millis().max(1).to_string(),

@@ -179,6 +179,12 @@ fn read_committed(kafka: &KafkaSettings, group: &str) -> rdkafka::ClientConfig {
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed");
+    // The processor's read-ahead bounds, so the ceiling reads the way `process` does.
+    for (k, v) in super::consumer::PREFETCH {
+        if !kafka.properties.iter().any(|(set, _)| set == k) {
+            config.set(k, v);
+        }
+    }
     config
 }
 
