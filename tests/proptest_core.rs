@@ -206,7 +206,11 @@ fn records_resent_while_a_batch_is_in_flight_are_skipped() {
         ],
     );
     let open = w.members[0].core.as_ref().map(|c| c.open_rows());
-    assert_eq!(open, Some(3), "only the three records batch 1 does not hold");
+    assert_eq!(
+        open,
+        Some(3),
+        "only the three records batch 1 does not hold"
+    );
     // Batch 1 lands, batch 2 goes in flight, then the member dies before batch 2 lands.
     apply_all(
         &mut w,

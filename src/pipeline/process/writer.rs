@@ -178,3 +178,107 @@ impl Drop for Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::{IdCounts, SkippedRange, Tables};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A sink whose commits wait for `gate` and fail while `failing` says so.
+    struct Gated {
+        gate: mpsc::Receiver<()>,
+        failing: bool,
+        attempts: Arc<AtomicU32>,
+    }
+
+    impl Sink for Gated {
+        fn describe(&self) -> String {
+            "gated".into()
+        }
+        fn ensure_schema(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn load_offsets(&mut self, _: &str, _: &str) -> Result<BTreeMap<i32, i64>, SinkError> {
+            Ok(BTreeMap::new())
+        }
+        fn commit(&mut self, _: &SinkBatch) -> Result<(), SinkError> {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            let _ = self.gate.recv();
+            if self.failing {
+                return Err(SinkError::Operation {
+                    sink: "gated".into(),
+                    operation: "commit",
+                    detail: "refused".into(),
+                });
+            }
+            Ok(())
+        }
+        fn reset_offsets(&mut self, _: &str, _: &str) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn skipped(&mut self, _: &str) -> Result<Vec<SkippedRange>, SinkError> {
+            Ok(Vec::new())
+        }
+        fn id_counts(&mut self) -> Result<IdCounts, SinkError> {
+            Ok(IdCounts::new())
+        }
+        fn get(&mut self, _: uuid::Uuid) -> Result<Option<crate::model::User>, SinkError> {
+            Ok(None)
+        }
+        fn tables(&mut self) -> Result<Tables, SinkError> {
+            Ok(Tables::new("u", true, "o", true))
+        }
+    }
+
+    fn writer(failing: bool) -> (Writer, mpsc::Sender<()>, Arc<AtomicU32>) {
+        let (open, gate) = mpsc::channel();
+        let attempts = Arc::new(AtomicU32::new(0));
+        let sink: Box<dyn Sink> = Box::new(Gated {
+            gate,
+            failing,
+            attempts: attempts.clone(),
+        });
+        let w = Writer::spawn(Arc::new(Mutex::new(sink))).expect("thread");
+        (w, open, attempts)
+    }
+
+    fn batch(next: i64) -> SinkBatch {
+        SinkBatch {
+            group: "g".into(),
+            topic: "t".into(),
+            rows: Vec::new(),
+            next_offsets: BTreeMap::from([(0, next)]),
+            skipped: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_batch_lands_only_when_the_sink_commits_it() {
+        let (mut w, open, _) = writer(false);
+        assert!(
+            w.poll().is_none() && w.wait().is_none(),
+            "nothing in flight"
+        );
+        w.submit(batch(7), None);
+        assert_eq!(w.next_number(), 2);
+        assert!(w.poll().is_none(), "the sink has not committed yet");
+        open.send(()).expect("gate");
+        let landed = w.wait().expect("in flight");
+        assert!(landed.result.is_ok());
+        assert_eq!(landed.next_offsets, BTreeMap::from([(0, 7)]));
+        assert!(w.wait().is_none(), "landed once");
+    }
+
+    #[test]
+    fn a_failing_sink_is_tried_three_times_then_reported() {
+        let (mut w, open, attempts) = writer(true);
+        w.submit(batch(3), None);
+        for _ in 0..ATTEMPTS {
+            open.send(()).expect("gate");
+        }
+        let landed = w.wait().expect("in flight");
+        assert!(landed.result.is_err());
+        assert_eq!(attempts.load(Ordering::SeqCst), ATTEMPTS);
+    }
+}
