@@ -1,25 +1,27 @@
 //! `eosflow produce`: source → validate → Avro (Confluent framing) → Kafka, one chunk per
-//! transaction, with the progress cursor and the rejects in the same transaction.
+//! transaction, with the progress cursor and the rejects in the same transaction. The next
+//! chunk is prepared ([`prepare`]) while the current one is delivered.
+
+mod prepare;
 
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
-use serde_json::json;
 use tokio::runtime::Handle;
 use tracing::{info, warn};
 
-use super::faults::{canary, Faults};
+use super::faults::Faults;
 use super::meter::Meter;
 use super::{PipelineError, Shutdown};
-use crate::avro::{encode_user, frame, newest_user_schema, user_schema_history, SchemaFile};
-use crate::core::producer::{resume, Cursor, PageRange, Plan, Progress, Resume};
-use crate::kafka::producer::{self, DeliveryMode, OutRecord, PageProducer, ProducerStats};
+use crate::avro::{newest_user_schema, user_schema_history, SchemaFile};
+use crate::core::producer::{resume, Cursor, Plan, Resume};
+use crate::kafka::producer::{DeliveryMode, PageProducer, ProducerStats};
 use crate::kafka::progress::{self, SideTopics};
 use crate::kafka::KafkaSettings;
 use crate::kafka::{admin, KafkaAdapterError};
-use crate::metrics::{Counter, ProduceMetrics};
+use crate::metrics::ProduceMetrics;
 use crate::registry::client::RegistryClient;
-use crate::source::{Page, PageRequest, Rejection, Source};
+use crate::source::Source;
 
 /// Everything `produce` needs, resolved from config.
 #[derive(Debug, Clone)]
@@ -177,80 +179,71 @@ pub fn run_with_metrics(
         (Some(_), Some(p)) => p.first.clone(),
         _ => Some(cursor.clone()),
     };
-    let mut plan = Plan::new(job.page_size, job.count)
+    let plan = Plan::new(job.page_size, job.count)
         .until_page(job.last_page)
         .replaying(replay_until);
-    let mut page: Option<Page> = None;
     let mut meter = Meter::new("users", "chunks", job.count);
-    let mut rejects = 0;
+    let (mut users, mut replayed, mut rejects) = (0u64, 0u64, 0u64);
     let mut chunks_begun = 0u64;
     let mut tick = Instant::now();
     if job.faults.any() {
         warn!(faults = ?job.faults, "fault injection is on");
     }
     metrics.health.set_ready(true);
-    while let Some(chunk) = plan.next(&cursor) {
+    let chunks = prepare::Chunks {
+        job,
+        source,
+        schema: &schema,
+        schema_id,
+        first,
+        plan,
+        cursor: cursor.clone(),
+        page: None,
+        pages: &metrics.pages,
+        shutdown,
+    };
+    // A paced run (`--every`) fetches each page when its time comes, never ahead.
+    prepare::ahead(chunks, job.every.is_none(), |prepared| {
         metrics.health.beat();
         if shutdown.requested() {
             info!("stop requested; the last chunk was completed");
-            break;
+            return Ok(false);
         }
         if job.run_for.is_some_and(|d| started.elapsed() >= d) {
-            break;
+            return Ok(false);
         }
-        let fetched = fetch(
-            source,
-            (&job.seed, job.page_size),
-            &chunk,
-            &mut page,
-            &metrics.pages,
-        )?;
-        let counted = (plan.produced(), plan.replayed(), producer.stats());
-        let next = plan.committed(&cursor, &chunk);
-        let out = chunk_out(
-            job,
-            (source.name(), first.as_ref()),
-            &schema,
-            schema_id,
-            fetched,
-            &chunk,
-            &next,
-        )?;
-        let chunk_rejects = out
-            .records
-            .iter()
-            .filter(|r| r.topic == job.side.rejects)
-            .count();
+        let p = prepared?;
+        let before = producer.stats();
         chunks_begun += 1;
-        inject(
-            job,
-            (&schema, schema_id),
-            fetched,
-            &chunk,
-            &out,
-            chunks_begun,
-            &mut producer,
-        )?;
+        if let Some(stall) = job.faults.stall_at(chunks_begun) {
+            producer.stall_next_commit(stall);
+        }
+        if let Some(doomed) = &p.canary {
+            producer.deliver_aborted(doomed)?;
+        }
         producer
-            .deliver(&out, (chunk.page, chunk.from, chunk.to))
+            .deliver(&p.out, (p.chunk.page, p.chunk.from, p.chunk.to))
             .map_err(|source| stopped(source, &cursor, job))?;
-        rejects += chunk_rejects as u64;
-        metrics.users.add(plan.produced() - counted.0);
-        metrics.replayed.add(plan.replayed() - counted.1);
-        metrics.rejects.add(chunk_rejects as u64);
-        count_chunk(metrics, counted.2, &mut producer);
-        cursor = next;
-        meter.add(u64::from(chunk.len()));
+        users += p.produced;
+        replayed += p.replayed;
+        rejects += p.rejects;
+        metrics.users.add(p.produced);
+        metrics.replayed.add(p.replayed);
+        metrics.rejects.add(p.rejects);
+        count_chunk(metrics, before, &mut producer);
+        cursor = p.next;
+        meter.add(u64::from(p.chunk.len()));
         if let Some(every) = job.every {
             tick += every;
             wait_until(tick, shutdown, &metrics.health);
         }
-    }
+        Ok(true)
+    })?;
     meter.finish();
     metrics.health.set_ready(false);
     Ok(ProduceSummary {
-        users: plan.produced(),
-        replayed: plan.replayed(),
+        users,
+        replayed,
         rejects,
         schema_id,
         resumed_at,
@@ -301,28 +294,6 @@ fn count_chunk(m: &ProduceMetrics, before: ProducerStats, producer: &mut PagePro
     }
 }
 
-/// The page holding `chunk` (`seed` and page size), fetched from the source when not already
-/// held.
-fn fetch<'p>(
-    source: &mut dyn Source,
-    (seed, page_size): (&str, u32),
-    chunk: &PageRange,
-    page: &'p mut Option<Page>,
-    pages: &Counter,
-) -> Result<&'p Page, PipelineError> {
-    if page.as_ref().is_none_or(|p| p.request.page != chunk.page) {
-        let request = PageRequest {
-            seed: seed.to_string(),
-            page: chunk.page,
-            size: page_size,
-        };
-        *page = Some(source.fetch(&request)?);
-        pages.inc();
-    }
-    page.as_ref()
-        .ok_or_else(|| PipelineError::Other("page vanished".into()))
-}
-
 /// A delivery that failed for good, with the cursor a restart resumes at (fencing says for
 /// itself what to do).
 fn stopped(source: KafkaAdapterError, cursor: &Cursor, job: &ProduceJob) -> PipelineError {
@@ -349,82 +320,4 @@ fn unwritable(job: &ProduceJob) -> Option<String> {
                 .ok()
                 .and_then(|s| s.unwritable(topic))
         })
-}
-
-/// The faults `job` injects into chunk number `n` of this run: a stall inside its transaction,
-/// and an aborted canary transaction before it.
-fn inject(
-    job: &ProduceJob,
-    (schema, schema_id): (&Schema, u32),
-    page: &Page,
-    chunk: &PageRange,
-    out: &producer::Delivery,
-    n: u64,
-    producer: &mut PageProducer,
-) -> Result<(), PipelineError> {
-    if let Some(stall) = job.faults.stall_at(n) {
-        producer.stall_next_commit(stall);
-    }
-    if job.faults.aborts(chunk) {
-        let users: Vec<&crate::model::User> = page
-            .users
-            .iter()
-            .filter(|u| {
-                (chunk.from..chunk.to).contains(&u32::try_from(u.source_index).unwrap_or(u32::MAX))
-            })
-            .collect();
-        let doomed = canary(&job.topic, schema, schema_id, &users, out.progress.clone())?;
-        producer.deliver_aborted(&doomed)?;
-    }
-    Ok(())
-}
-
-/// The records of one chunk: its valid users (framed Avro), its rejects, and the progress record
-/// naming the cursor after it.
-fn chunk_out(
-    job: &ProduceJob,
-    (source_name, first): (&str, Option<&Cursor>),
-    schema: &Schema,
-    schema_id: u32,
-    page: &Page,
-    chunk: &PageRange,
-    next: &Cursor,
-) -> Result<producer::Delivery, PipelineError> {
-    let in_chunk = |index: u32| (chunk.from..chunk.to).contains(&index);
-    let mut records = Vec::with_capacity(chunk.len() as usize);
-    for user in &page.users {
-        if in_chunk(u32::try_from(user.source_index).unwrap_or(u32::MAX)) {
-            let body = encode_user(schema, user)?;
-            records.push(OutRecord::new(
-                &job.topic,
-                user.key().to_string(),
-                frame(schema_id, &body),
-            ));
-        }
-    }
-    for reject in page.rejects.iter().filter(|r| in_chunk(r.identity.index)) {
-        warn!(page = chunk.page, index = reject.identity.index, reason = %reject.reason, "user rejected");
-        records.push(reject_record(&job.side.rejects, reject));
-    }
-    let progress = Progress::after(source_name, job.page_size, chunk, next).since(first.cloned());
-    Ok(producer::Delivery {
-        records,
-        progress: Some(progress::record(
-            &job.side.progress,
-            &job.producer_id,
-            &progress,
-        )),
-    })
-}
-
-/// A rejected user as a record: key = the identity's UUIDv5, value = JSON with the reason and the
-/// redacted raw user, header `eosflow.reason`.
-fn reject_record(topic: &str, reject: &Rejection) -> OutRecord {
-    let id = &reject.identity;
-    let value = json!({
-        "source": id.source, "seed": id.seed, "page": id.page, "index": id.index,
-        "key": id.key().to_string(), "reason": reject.reason, "raw": reject.raw,
-    });
-    OutRecord::new(topic, id.key().to_string(), value.to_string().into_bytes())
-        .header("eosflow.reason", reject.reason.as_bytes())
 }
