@@ -319,7 +319,7 @@ fn bad_requests_are_rejected() {
     for (page, size, needle) in [
         (0, 10, "page"),
         (1, 0, "size"),
-        (1, MAX_PAGE_SIZE + 1, "5000"),
+        (1, MAX_PAGE_SIZE + 1, "10000"),
         (u64::MAX, 10, "page"),
     ] {
         match g.fetch(&request("demo", page, size)) {
@@ -332,7 +332,7 @@ fn bad_requests_are_rejected() {
             .unwrap()
             .users
             .len(),
-        5000
+        10_000
     );
     assert_eq!(
         g.fetch(&request("", i64::MAX as u64, 1))

@@ -152,7 +152,7 @@ pub struct ProduceArgs {
     /// First page (1-based).
     #[arg(long, env = "EOSFLOW_START_PAGE")]
     pub start_page: Option<u64>,
-    /// Users per page (= per transaction).
+    /// Users per page (= per transaction): at most 5000 from randomuser, 10000 from the generator.
     #[arg(long, env = "EOSFLOW_PAGE_SIZE", value_parser = crate::config::at_least_one::<u32>)]
     pub page_size: Option<u32>,
     /// Stop after N users.

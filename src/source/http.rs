@@ -39,7 +39,8 @@ use crate::model::SourceIdentity;
 pub const DEFAULT_URL: &str = "https://randomuser.me/api/";
 /// The name an [`HttpSource`] records in `source_name` unless configured otherwise.
 pub const DEFAULT_NAME: &str = "randomuser";
-pub use super::MAX_PAGE_SIZE;
+/// The largest page, randomuser.me's `results` maximum.
+pub const MAX_PAGE_SIZE: u32 = 5000;
 /// Bodies larger than this are not read (a 5000-user page is about 6 MB).
 pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 /// How much of an error body is read and quoted.
@@ -380,7 +381,7 @@ impl Source for HttpSource {
     }
 
     fn fetch(&mut self, request: &PageRequest) -> Result<Page, SourceError> {
-        request.validate()?;
+        request.validate(MAX_PAGE_SIZE, "randomuser's max results")?;
         let url = self.page_url(request);
         let attempts = self.config.max_retries.saturating_add(1);
         let mut last = String::new();

@@ -57,14 +57,11 @@ pub struct PageRequest {
     pub size: u32,
 }
 
-/// Largest page size, as randomuser.me's `results` maximum (the generator keeps the same, so a
-/// run can move between them).
-pub const MAX_PAGE_SIZE: u32 = 5000;
-
 impl PageRequest {
-    /// Checks the request before any source serves it: page in `1..=i64::MAX` (1-based,
-    /// `source_page` is an Avro long), size in `1..=`[`MAX_PAGE_SIZE`].
-    pub fn validate(&self) -> Result<(), SourceError> {
+    /// Checks the request before a source serves it: page in `1..=i64::MAX` (1-based,
+    /// `source_page` is an Avro long), size in `1..=max_size` (`limit` names where the
+    /// source's maximum comes from: [`http::MAX_PAGE_SIZE`], [`generator::MAX_PAGE_SIZE`]).
+    pub fn validate(&self, max_size: u32, limit: &str) -> Result<(), SourceError> {
         if self.page == 0 || i64::try_from(self.page).is_err() {
             return Err(SourceError::BadRequest(format!(
                 "page must be between 1 and {} (1-based, an Avro long), got {}",
@@ -72,9 +69,9 @@ impl PageRequest {
                 self.page
             )));
         }
-        if self.size == 0 || self.size > MAX_PAGE_SIZE {
+        if self.size == 0 || self.size > max_size {
             return Err(SourceError::BadRequest(format!(
-                "page size must be between 1 and {MAX_PAGE_SIZE} (randomuser's max results), got {}",
+                "page size must be between 1 and {max_size} ({limit}), got {}",
                 self.size
             )));
         }

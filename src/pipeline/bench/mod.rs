@@ -2,7 +2,7 @@
 //! same data, and printed as ratios (not a timed test).
 //!
 //! One run: `produce` (a child process of this binary, so its RSS and CPU are its own) writes
-//! the users transactionally, 1,000 and 5,000 (the largest page) per transaction; a raw `read_committed` consumer
+//! the users transactionally, 1,000 and 10,000 (the generator's largest page) per transaction; a raw `read_committed` consumer
 //! reads the topic touching every byte, and a raw idempotent producer writes the same bytes
 //! (the Kafka ceilings); the records are decoded in-process (the decode row), and each sink's
 //! raw writer stores the decoded rows (the sink ceilings); `process` into each sink is compared
@@ -35,6 +35,8 @@ use table::{Figure, Report};
 
 /// Partitions of every bench topic.
 const PARTITIONS: i32 = 6;
+/// The seed of the bench's users (the default and the 10x topic).
+const BENCH_SEED: &str = "bench";
 /// Users per second of the latency run: 1,000-user pages every 100 ms.
 const LATENCY_RATE: u64 = 10_000;
 
@@ -131,7 +133,7 @@ impl Run<'_> {
         let n = self.opts.records;
         let topic = format!("{}_users", self.name);
         let produced = self.produce(&topic, n, 1000)?;
-        // A transaction is a page, and pages stop at randomuser's 5,000 users.
+        // A transaction is a page: the generator's largest, 10,000 users.
         let largest = crate::source::generator::MAX_PAGE_SIZE;
         let produced_large = self.produce(&format!("{}_users_large_txn", self.name), n, largest)?;
 
@@ -180,6 +182,7 @@ impl Run<'_> {
         let rows: Vec<Row> = rows.into_iter().map(Row::new).collect();
 
         let sinks = self.sinks();
+        let large = self.opts.full.then(|| self.produce_large()).transpose()?;
         for (label, url) in &sinks {
             info!(sink = label.as_str(), "bench: the raw sink writer");
             let raw = SinkUrl::parse(url, "bench_raw")?;
@@ -196,9 +199,14 @@ impl Run<'_> {
                 &consume
             };
             report.figures.push(processed.clone().against(lower));
-            report.figures.push(ceiling);
-            if self.opts.full && label == &sinks[0].0 {
-                self.scale(report, url, label, &topic, &processed)?;
+            report.figures.push(ceiling.clone());
+            if let Some((large, rows)) = &large {
+                self.scale(
+                    report,
+                    (url, label),
+                    (&topic, &processed, &ceiling),
+                    (large, rows),
+                )?;
             }
         }
         let (label, url) = &sinks[0];
@@ -232,7 +240,7 @@ impl Run<'_> {
         args.extend(
             [
                 "--seed",
-                "bench",
+                BENCH_SEED,
                 "--count",
                 &n.to_string(),
                 "--page-size",

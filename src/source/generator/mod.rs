@@ -25,7 +25,9 @@ use data::Country;
 
 /// The name a [`Generator::new`] records in every user's `source_name`.
 pub const DEFAULT_NAME: &str = "generator";
-pub use super::MAX_PAGE_SIZE;
+/// The largest page the generator serves: twice randomuser's, so one page (one transaction)
+/// can hold 10,000 users; nothing but memory bounds it (a page is held whole).
+pub const MAX_PAGE_SIZE: u32 = 10_000;
 
 /// The offline [`Source`]: pages of [`generate_user`] users.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +60,7 @@ impl Source for Generator {
     }
 
     fn fetch(&mut self, request: &PageRequest) -> Result<Page, SourceError> {
-        request.validate()?;
+        request.validate(MAX_PAGE_SIZE, "the generator's largest page")?;
         let users = (0..request.size)
             .map(|index| generate_user(&request.seed, request.page, index, &self.name))
             .collect();
