@@ -3,11 +3,13 @@
 
 use super::child::{self, ChildRun};
 use super::latency::Watch;
-use super::table::{Figure, LatencyFigure, Report};
-use super::{figure, Run, LATENCY_RATE, PARTITIONS};
+use super::table::{CostGrowth, Figure, LatencyFigure, Report};
+use super::{figure, Run, BENCH_SEED, LATENCY_RATE, PARTITIONS};
 use crate::kafka::admin::ensure_topic;
 use crate::pipeline::PipelineError;
-use crate::sink::SinkUrl;
+use crate::sink::{Row, SinkUrl};
+use crate::source::generator::{Generator, MAX_PAGE_SIZE};
+use crate::source::{PageRequest, Source};
 
 impl Run<'_> {
     /// Produce at [`LATENCY_RATE`] (1,000-user transactions every 100 ms) for 10 s (60 s with
@@ -53,27 +55,57 @@ impl Run<'_> {
         Ok(figure)
     }
 
-    /// 10× the records through the same sink (cost per record must stay flat), then 2 and 3
-    /// members sharing the default topic's 6 partitions.
+    /// The 10x topic (`--full`): the same seed as the default topic, 10x the users; and its
+    /// rows, generated again for the sinks' raw writers.
+    pub(super) fn produce_large(&self) -> Result<(String, Vec<Row>), PipelineError> {
+        let large = format!("{}_large", self.name);
+        let (n, size) = (self.opts.records * 10, MAX_PAGE_SIZE);
+        self.produce(&large, n, size)?;
+        let mut source = Generator::new();
+        let mut rows = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        for page in 1..=n.div_ceil(u64::from(size)) {
+            let request = PageRequest {
+                seed: BENCH_SEED.into(),
+                page,
+                size,
+            };
+            let users = source.fetch(&request)?.users;
+            rows.extend(users.into_iter().map(Row::new));
+        }
+        rows.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+        Ok((large, rows))
+    }
+
+    /// 10× the records through the same sink, beside its raw writer at 10x the rows (how much
+    /// of any growth in cost per record is the database's own), then 2 and 3 members sharing
+    /// the default topic's 6 partitions.
     pub(super) fn scale(
         &self,
         report: &mut Report,
-        url: &str,
-        label: &str,
-        topic: &str,
-        base: &Figure,
+        (url, label): (&str, &str),
+        (topic, base, base_ceiling): (&str, &Figure, &Figure),
+        (large, large_rows): (&str, &[Row]),
     ) -> Result<(), PipelineError> {
-        let large = format!("{}_large", self.name);
-        self.produce(
-            &large,
-            self.opts.records * 10,
-            crate::source::generator::MAX_PAGE_SIZE,
-        )?;
-        let big = self.process(&large, url, label, " (10x records)")?;
+        let big = self.process(large, url, label, " (10x records)")?;
+        let raw = SinkUrl::parse(url, "bench_raw")?;
+        let took = raw.ceiling(large_rows, self.opts.batch_max)?;
+        let ceiling = Figure::new(
+            format!("ceiling: raw {label} writer, 10x rows"),
+            large_rows.len() as u64,
+            took.as_secs_f64(),
+        );
         if let (Some(b), Some(l)) = (base.cpu_seconds_per_million, big.cpu_seconds_per_million) {
-            report.cost_growth_percent = Some((l / b.max(1e-9) - 1.0) * 100.0);
+            let per_row = |f: &Figure| f.seconds / f.records.max(1) as f64;
+            report.cost_growth.push(CostGrowth {
+                sink: label.to_string(),
+                process_cpu_percent: (l / b.max(1e-9) - 1.0) * 100.0,
+                raw_writer_time_percent: (per_row(&ceiling) / per_row(base_ceiling).max(1e-12)
+                    - 1.0)
+                    * 100.0,
+            });
         }
-        report.figures.push(big.against(base));
+        report.figures.push(big.against(&ceiling));
+        report.figures.push(ceiling);
         for members in [2, 3] {
             SinkUrl::parse(url, "bench_users")?.emptied()?;
             let group = format!("{}_{label}_members_{members}", self.name);

@@ -69,9 +69,19 @@ pub struct Report {
     pub plan_decode_ns_per_user: Option<f64>,
     pub tree_decode_ns_per_user: Option<f64>,
     pub latency: Option<LatencyFigure>,
-    /// Cost per record of the large process run against the default one (CPU s per M records),
-    /// in percent (`--full`).
-    pub cost_growth_percent: Option<f64>,
+    /// Per sink (`--full`): how the cost per record grows from the default run to 10x the
+    /// records.
+    pub cost_growth: Vec<CostGrowth>,
+}
+
+/// The cost per record of a sink's 10x runs against its default ones, in percent.
+#[derive(Debug, Clone, Serialize)]
+pub struct CostGrowth {
+    pub sink: String,
+    /// `process`'s CPU seconds per record.
+    pub process_cpu_percent: f64,
+    /// The sink's raw writer's wall time per row (the database's own growth).
+    pub raw_writer_time_percent: f64,
 }
 
 impl std::fmt::Display for Report {
@@ -116,10 +126,11 @@ impl std::fmt::Display for Report {
                 l.sink, l.target_users_per_second, l.seconds, l.records, l.p50_ms, l.p99_ms, l.max_ms, l.never_committed
             )?;
         }
-        if let Some(g) = self.cost_growth_percent {
+        for g in &self.cost_growth {
             writeln!(
                 f,
-                "CPU per record, large run against the default one: {g:+.1} %"
+                "cost per record, 10x records against the default run, {}: process CPU {:+.1} %, raw writer time {:+.1} %",
+                g.sink, g.process_cpu_percent, g.raw_writer_time_percent
             )?;
         }
         Ok(())
