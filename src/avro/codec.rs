@@ -114,7 +114,7 @@ fn encode_flat_record(fields: &[(String, Value)]) -> Option<Vec<u8>> {
 }
 
 /// Avro's variable-length zig-zag encoding of an int or long.
-fn zigzag(n: i64, out: &mut Vec<u8>) {
+pub(crate) fn zigzag(n: i64, out: &mut Vec<u8>) {
     let mut z = ((n << 1) ^ (n >> 63)) as u64;
     while z >= 0x80 {
         out.push((z as u8) | 0x80);

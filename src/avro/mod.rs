@@ -4,6 +4,8 @@
 //!   reader schema of the processor.
 //! - [`wire`]: Confluent framing — magic byte 0, 4-byte big-endian schema id, Avro binary body.
 //! - [`codec`]: [`User`](crate::model::User) to an Avro datum of any User schema version.
+//! - [`encoder`]: the fast encoder `produce` uses: a plan compiled once per target schema writes
+//!   framed users straight from their fields; schemas it does not cover go through [`codec`].
 //! - [`reader`]: the processor's one reader schema (`--reader-schema`, validated at start), each
 //!   writer schema checked against it once, and decoding: the body read with the writer schema
 //!   alone, then [`project`]ed onto the reader and mapped onto a User by [`user_map`].
@@ -15,6 +17,7 @@
 //!   aliases and fails a writer logical type (timestamp-millis) read as a plain long.
 
 pub mod codec;
+pub mod encoder;
 pub mod history;
 pub mod nesting;
 pub mod plan;
@@ -24,6 +27,7 @@ pub mod user_map;
 pub mod wire;
 
 pub use codec::{encode_user, CodecError};
+pub use encoder::UserEncoder;
 pub use history::{newest_user_schema, user_schema_history, SchemaFile};
 pub use reader::{decode_user, load_reader_schema, ReaderSchemaError, WriterChecks};
 pub use wire::{frame, unframe, WireError};

@@ -204,13 +204,20 @@ pub fn wire_avro_decode(data: &[u8]) {
     }
 }
 
-/// `user` encoded with `schema` decodes back to itself.
+/// `user` encoded with `schema` decodes back to itself, and `produce`'s planned encoder writes
+/// the same bytes as the general one.
 pub(super) fn assert_round_trip(schema: &Schema, user: &User) {
     let encoded = encode_user(schema, user);
     let bytes = match encoded {
         Ok(bytes) => bytes,
         Err(error) => panic!("a decoded user does not encode: {error}\n{user:?}"),
     };
+    let planned = crate::avro::UserEncoder::new(schema, 0).framed(user);
+    assert_eq!(
+        planned.as_deref().ok(),
+        Some(crate::avro::frame(0, &bytes).as_slice()),
+        "the planned encoder disagrees with the general one"
+    );
     match decode_user(schema, schema, &bytes) {
         Ok(back) => assert_eq!(&back, user, "the Avro round trip changed the user"),
         Err(error) => panic!("an encoded user does not decode: {error}\n{user:?}"),

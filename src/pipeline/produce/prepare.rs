@@ -14,7 +14,7 @@ use serde_json::json;
 use tracing::warn;
 
 use super::ProduceJob;
-use crate::avro::{encode_user, frame};
+use crate::avro::UserEncoder;
 use crate::core::producer::{Cursor, PageRange, Plan, Progress};
 use crate::kafka::producer::{Delivery, OutRecord};
 use crate::kafka::progress;
@@ -43,6 +43,8 @@ pub(super) struct Chunks<'a> {
     pub(super) source: &'a mut dyn Source,
     pub(super) schema: &'a Schema,
     pub(super) schema_id: u32,
+    /// Writes the users as framed Avro of `schema` (compiled once for the run).
+    pub(super) encoder: UserEncoder<'a>,
     /// Where this producer began (carried in every progress record).
     pub(super) first: Option<Cursor>,
     pub(super) plan: Plan,
@@ -88,8 +90,7 @@ impl Chunks<'_> {
         let out = chunk_out(
             job,
             (&source_name, self.first.as_ref()),
-            self.schema,
-            self.schema_id,
+            &self.encoder,
             page,
             &chunk,
             &next,
@@ -194,8 +195,7 @@ fn fetch<'p>(
 fn chunk_out(
     job: &ProduceJob,
     (source_name, first): (&str, Option<&Cursor>),
-    schema: &Schema,
-    schema_id: u32,
+    encoder: &UserEncoder<'_>,
     page: &Page,
     chunk: &PageRange,
     next: &Cursor,
@@ -204,11 +204,10 @@ fn chunk_out(
     let mut records = Vec::with_capacity(chunk.len() as usize);
     for user in &page.users {
         if in_chunk(u32::try_from(user.source_index).unwrap_or(u32::MAX)) {
-            let body = encode_user(schema, user)?;
             records.push(OutRecord::new(
                 &job.topic,
                 user.key().to_string(),
-                frame(schema_id, &body),
+                encoder.framed(user)?,
             ));
         }
     }
