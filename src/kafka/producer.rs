@@ -134,6 +134,24 @@ impl ProducerContext for DeliveryContext {
     }
 }
 
+/// Wait (at most `timeout`) until librdkafka counts no message of `producer` as outstanding.
+///
+/// librdkafka lowers its count only when the polling thread releases a delivery-report event, a
+/// moment after the callback ran. rust-rdkafka's `flush` (also the one inside
+/// `commit_transaction`) polls in whole 100 ms steps when it finds the count above 0, so losing
+/// that race cost a commit 100 ms (every other commit, measured by `bench`). librdkafka's own
+/// flush waits on a condition variable signalled when the count reaches 0, without serving the
+/// queue (the `ThreadedProducer`'s thread does), so a rust-rdkafka flush after it returns at once.
+pub(crate) fn await_reports_served<C: ProducerContext>(
+    producer: &ThreadedProducer<C>,
+    timeout: Duration,
+) {
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the handle is alive for `&producer`; rd_kafka_flush is thread-safe and, with the
+    // event API rust-rdkafka enables, only waits.
+    let _ = unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), ms) };
+}
+
 /// A producer of chunks to one topic.
 pub struct PageProducer {
     settings: KafkaSettings,
@@ -457,20 +475,9 @@ impl PageProducer {
         Ok(())
     }
 
-    /// Wait until librdkafka counts no message of this producer as outstanding.
-    ///
-    /// Every delivery is reported by now, but librdkafka lowers its count only when the polling
-    /// thread releases the report event, a moment after our callback ran. rust-rdkafka's flush
-    /// inside `commit_transaction` polls in whole 100 ms steps when it finds the count above 0,
-    /// so losing that race cost a commit 100 ms (every other commit, measured by `bench`).
-    /// librdkafka's own flush waits on a condition variable signalled when the count reaches 0,
-    /// without serving the queue (the polling thread does), so the commit's flush then finds 0.
+    /// Every delivery is reported by now; see [`await_reports_served`].
     fn await_reports_served(&self) {
-        let ms = i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: the handle is alive for `&self`; rd_kafka_flush is thread-safe and, with the
-        // event API rust-rdkafka enables, only waits.
-        let _ =
-            unsafe { rdkafka::bindings::rd_kafka_flush(self.producer.client().native_ptr(), ms) };
+        await_reports_served(&self.producer, self.timeout);
     }
 
     fn take_failures(&self) -> Vec<String> {

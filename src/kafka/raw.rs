@@ -98,6 +98,12 @@ pub fn produce(
     let producer: ThreadedProducer<Failures> = config
         .create_with_context(Failures::default())
         .map_err(|e| kafka.create_error("bench producer", e))?;
+    // Like eosflow's producer, which knows its topic before its first transaction: the
+    // metadata lookup and the connection are not writing.
+    producer
+        .client()
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| operation(kafka, "the raw producer's metadata", e))?;
     let started = Instant::now();
     for p in payloads {
         let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(&p.value);
@@ -116,6 +122,8 @@ pub fn produce(
             }
         }
     }
+    // The same event-driven wait as eosflow's producer, so the ceiling pays no 100 ms poll step.
+    super::producer::await_reports_served(&producer, timeout);
     producer
         .flush(timeout)
         .map_err(|e| operation(kafka, "the raw producer's flush", e))?;
