@@ -175,25 +175,33 @@ fn chunk_steps(n: usize) -> Vec<Event> {
     vec![Event::PStep; n + 3]
 }
 
+/// A world where member A owns every partition and the producer has committed two 3-user pages.
+fn one_member_two_pages() -> World {
+    let mut w = World::new(small(false));
+    let mut script = vec![
+        Event::Rebalance {
+            p: 1,
+            eager: false,
+            fails: false,
+        },
+        Event::PStart(None),
+    ];
+    script.extend(chunk_steps(3));
+    script.extend(chunk_steps(3));
+    apply_all(&mut w, &script);
+    w
+}
+
 /// The pipelined processor: while the sink thread writes batch 1, the broker resends some of its
 /// records. They are redeliveries (the core keeps the batch in flight apart), so batch 2 starts
 /// where batch 1 ends and no record is applied twice, even after a crash with batch 2 in flight.
 #[test]
 fn records_resent_while_a_batch_is_in_flight_are_skipped() {
-    let mut w = World::new(small(false));
+    let mut w = one_member_two_pages();
     apply_all(
         &mut w,
-        &[Event::Rebalance {
-            p: 1,
-            eager: false,
-            fails: false,
-        }],
+        &[Event::Poll(Who::A, 3), Event::Dispatch(Who::A, true)],
     );
-    let mut script = vec![Event::PStart(None)];
-    script.extend(chunk_steps(3));
-    script.extend(chunk_steps(3));
-    script.extend([Event::Poll(Who::A, 3), Event::Dispatch(Who::A, true)]);
-    apply_all(&mut w, &script);
     assert_eq!(w.sink.commits, 0, "batch 1 is in flight, not committed");
     // The broker resends from the start of every partition while batch 1 is in flight.
     apply_all(
@@ -229,21 +237,8 @@ fn records_resent_while_a_batch_is_in_flight_are_skipped() {
 
 #[test]
 fn crash_between_sink_commit_and_kafka_commit() {
-    let mut w = World::new(small(false));
-    // One member owns everything.
-    apply_all(
-        &mut w,
-        &[Event::Rebalance {
-            p: 1,
-            eager: false,
-            fails: false,
-        }],
-    );
-    let mut script = vec![Event::PStart(None)];
-    script.extend(chunk_steps(3));
-    script.extend(chunk_steps(3));
-    script.push(Event::Poll(Who::A, 10));
-    apply_all(&mut w, &script);
+    let mut w = one_member_two_pages();
+    apply_all(&mut w, &[Event::Poll(Who::A, 10)]);
     assert_eq!(w.members[0].core.as_ref().map(|c| c.open_rows()), Some(6));
     // The sink commits rows + offsets, then A dies before `committed` and the Kafka commit.
     apply_all(&mut w, &[Event::CommitCrash(Who::A)]);
