@@ -2,9 +2,15 @@
 //!
 //! The staging table is a session-local `TEMPORARY` table shaped like the users table, `ON COMMIT
 //! DELETE ROWS`: it writes no WAL, is invisible to other sessions, and is empty again after each
-//! transaction. So a batch is `COPY {t}_stage FROM STDIN (FORMAT binary)` then
-//! `INSERT INTO {t} SELECT … FROM {t}_stage ON CONFLICT (id) DO UPDATE`, inside the same
-//! transaction as the offsets: one upsert statement however large the batch.
+//! transaction. Its name is fixed ([`STAGE`], in `pg_temp`), so no users table name, however
+//! long, can make it collide with the sink's real tables. It is created (`IF NOT EXISTS`: a
+//! catalog lookup once it exists) inside every batch's transaction, so a pooler that hands the
+//! next transaction another server session (PgBouncer's transaction mode) or resets the session
+//! (`DISCARD TEMP`) cannot leave a batch without it. A batch is then
+//! `COPY pg_temp.eosflow_stage FROM STDIN (FORMAT binary)` and
+//! `INSERT INTO {t} SELECT … FROM pg_temp.eosflow_stage ON CONFLICT (id) DO UPDATE`, inside the
+//! same transaction as the offsets: one upsert statement however large the batch. The database
+//! role needs `TEMPORARY` on the database (granted to `PUBLIC` by default).
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
@@ -13,11 +19,14 @@ use postgres::Transaction;
 use crate::model::{FieldKind, FieldValue, USER_FIELDS};
 use crate::sink::{sql, Row};
 
+/// The staging table's name (session-local, in `pg_temp`).
+pub(super) const STAGE: &str = "eosflow_stage";
+
 /// The statements of the staged write for users table `t`.
 #[derive(Debug, Clone)]
 pub(super) struct Staged {
-    /// Creates the session's staging table (run once per connection).
-    pub(super) create: String,
+    /// Creates the session's staging table unless it exists (run in every batch's transaction).
+    create: String,
     pub(super) copy: String,
     pub(super) upsert: String,
     types: Vec<Type>,
@@ -29,12 +38,12 @@ impl Staged {
         let updates = sql::update_all_from("EXCLUDED");
         Staged {
             create: format!(
-                "CREATE TEMPORARY TABLE IF NOT EXISTS {t}_stage \
+                "CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} \
                  (LIKE {t} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             ),
-            copy: format!("COPY {t}_stage (id, {cols}) FROM STDIN (FORMAT binary)"),
+            copy: format!("COPY pg_temp.{STAGE} (id, {cols}) FROM STDIN (FORMAT binary)"),
             upsert: format!(
-                "INSERT INTO {t} (id, {cols}) SELECT id, {cols} FROM {t}_stage \
+                "INSERT INTO {t} (id, {cols}) SELECT id, {cols} FROM pg_temp.{STAGE} \
                  ON CONFLICT (id) DO UPDATE SET {updates}"
             ),
             types: std::iter::once(Type::UUID)
@@ -53,6 +62,7 @@ impl Staged {
         if rows.is_empty() {
             return Ok(());
         }
+        tx.batch_execute(&self.create)?;
         let sink = tx.copy_in(&self.copy)?;
         let mut writer = BinaryCopyInWriter::new(sink, &self.types);
         let (mut texts, mut longs, mut ints) = (Vec::new(), Vec::new(), Vec::new());
