@@ -64,7 +64,9 @@ pub struct ProcessFaults {
     /// Make the consumer fail for good (a fatal error) once this many records were committed.
     pub consumer_fatal_after: Option<u64>,
     /// Stall the sink this long before it commits batch number `n` (1-based) of this run: a slow
-    /// database, past `max.poll.interval.ms` if long enough.
+    /// database. The writer thread stalls; the loop reads on until its next batch is due and
+    /// then waits for it, so polling stops past `max.poll.interval.ms` only if the stall outlasts
+    /// filling that batch too.
     pub sink_stall: Option<(u64, Duration)>,
 }
 
@@ -311,7 +313,13 @@ fn poll_loop(
                                 records: vec![letter],
                                 progress: None,
                             };
-                            dlq.deliver(&chunk, (0, 0, 1))?;
+                            if let Err(e) = dlq.deliver(&chunk, (0, 0, 1)) {
+                                // The record's offset is in the open batch: drop the batch, or
+                                // the revocation on the way out would commit past a record
+                                // that is in neither the sink nor the dead-letter topic.
+                                s.core.discard_open_batch();
+                                return Err(e.into());
+                            }
                             warn!(partition = p, offset = o, class = poison.class, error = %poison.message, "dead-lettered");
                             s.summary.dead_letters += 1;
                             ctx.metrics.dead_letters.with(&[poison.class]).inc();
