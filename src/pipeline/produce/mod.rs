@@ -206,6 +206,7 @@ pub fn run_with_metrics(
         page: None,
         pages: &metrics.pages,
         shutdown,
+        failed: false,
     };
     // A paced run (`--every`) fetches each page when its time comes, never ahead.
     prepare::ahead(chunks, job.every.is_none(), |prepared| {

@@ -7,6 +7,7 @@
 //! ([`ahead`]): without that, generating and encoding 1,000 users (5–8 ms) and delivering them
 //! (~10 ms) ran in series. One chunk is prepared ahead at most, so memory stays flat.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use apache_avro::Schema;
@@ -52,19 +53,22 @@ pub(super) struct Chunks<'a> {
     pub(super) page: Option<Page>,
     pub(super) pages: &'a Counter,
     pub(super) shutdown: &'a Shutdown,
+    /// A chunk failed to prepare: the run ends with that error, nothing after it is made.
+    pub(super) failed: bool,
 }
 
 impl Iterator for Chunks<'_> {
     type Item = Result<Prepared, PipelineError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.shutdown.requested() {
+        if self.failed || self.shutdown.requested() {
             return None;
         }
         let chunk = self.plan.next(&self.cursor)?;
         let prepared = self.prepare(chunk);
-        if let Ok(p) = &prepared {
-            self.cursor = p.next.clone();
+        match &prepared {
+            Ok(p) => self.cursor = p.next.clone(),
+            Err(_) => self.failed = true,
         }
         Some(prepared)
     }
@@ -130,8 +134,9 @@ impl Chunks<'_> {
 }
 
 /// Hand every item of `items` to `each` in order until it says stop (`Ok(false)`) or fails.
-/// With `ahead`, the next item is made on a scoped thread while `each` works on the current one
-/// (one made ahead at most; an item made ahead of a stop is dropped unused).
+/// With `ahead`, the next item is made on a scoped thread while `each` works on the current one:
+/// one made ahead at most, and none begun once `each` has stopped (an item already being made
+/// then is finished and dropped unused).
 pub(super) fn ahead<T: Send>(
     items: impl Iterator<Item = T> + Send,
     ahead: bool,
@@ -145,22 +150,35 @@ pub(super) fn ahead<T: Send>(
         }
         return Ok(());
     }
+    let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         // Rendezvous: the maker blocks until the item is taken, so it is at most one ahead.
         let (give, take) = mpsc::sync_channel::<T>(0);
+        let stopped = &stop;
         scope.spawn(move || {
-            for item in items {
+            let mut items = items;
+            while !stopped.load(Ordering::SeqCst) {
+                let Some(item) = items.next() else { break };
                 if give.send(item).is_err() {
                     break;
                 }
             }
         });
+        let mut result = Ok(());
         for item in take.iter() {
-            if !each(item)? {
-                break;
+            match each(item) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
-        Ok(())
+        stop.store(true, Ordering::SeqCst);
+        // A maker waiting to hand over its next item is told nobody takes it.
+        drop(take);
+        result
     })
 }
 
@@ -236,4 +254,48 @@ fn reject_record(topic: &str, reject: &Rejection) -> OutRecord {
     });
     OutRecord::new(topic, id.key().to_string(), value.to_string().into_bytes())
         .header("eosflow.reason", reject.reason.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Items 0.. that count how many were made.
+    fn counted(made: &AtomicUsize) -> impl Iterator<Item = usize> + Send + '_ {
+        std::iter::from_fn(move || Some(made.fetch_add(1, Ordering::SeqCst)))
+    }
+
+    #[test]
+    fn items_arrive_in_order_and_making_stops_soon_after_each_stops() {
+        for ahead_of in [false, true] {
+            let made = AtomicUsize::new(0);
+            let mut seen = Vec::new();
+            let result = ahead(counted(&made), ahead_of, |i| {
+                seen.push(i);
+                Ok(i < 4)
+            });
+            assert!(result.is_ok());
+            assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+            // Without a maker thread exactly the five; with one, at most one more was begun.
+            let extra = made.load(Ordering::SeqCst) - 5;
+            assert!(
+                extra <= usize::from(ahead_of),
+                "made {extra} beyond the stop"
+            );
+        }
+    }
+
+    #[test]
+    fn an_error_of_each_ends_the_run_with_that_error() {
+        let made = AtomicUsize::new(0);
+        let result = ahead(counted(&made), true, |i| {
+            if i == 2 {
+                return Err(PipelineError::Other("item 2 failed".into()));
+            }
+            Ok(true)
+        });
+        assert!(matches!(result, Err(PipelineError::Other(m)) if m == "item 2 failed"));
+        assert!(made.load(Ordering::SeqCst) <= 4);
+    }
 }
