@@ -127,12 +127,11 @@ impl Writer {
         debug_assert!(self.in_flight.is_none(), "one batch in flight at a time");
         let rows = batch.rows.len() as u64;
         self.submitted += 1;
-        let sent = self
-            .jobs
-            .as_ref()
-            .is_some_and(|jobs| jobs.send(Job { batch, stall }).is_ok());
-        // A thread that is gone reports nothing: `wait` says so.
-        self.in_flight = Some(if sent { rows } else { u64::MAX });
+        if let Some(jobs) = &self.jobs {
+            // A thread that is gone takes nothing and reports nothing: `wait` says so.
+            let _ = jobs.send(Job { batch, stall });
+        }
+        self.in_flight = Some(rows);
     }
 
     /// Wait for the batch in flight (None when there is none).
