@@ -74,8 +74,20 @@ impl Pipeline {
         stdout(&run_ok(self.cmd("process").args(extra)))
     }
 
+    /// A processor to SIGKILL mid-stream: its sixth batch stalls, so however fast it runs it is
+    /// still short of the end (at most five 500-record batches past its start) when the kill
+    /// lands; without the stall the processor, sink on its own thread, finished the topic
+    /// between two of the test's row counts.
     fn spawn_process(&self) -> Child {
-        self.cmd("process").spawn().expect("spawn process")
+        self.cmd("process")
+            .args([
+                "--inject-sink-stall",
+                "30s",
+                "--inject-sink-stall-at-batch",
+                "6",
+            ])
+            .spawn()
+            .expect("spawn process")
     }
 
     fn verify(&self) -> serde_json::Value {

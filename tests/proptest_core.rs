@@ -175,6 +175,16 @@ fn chunk_steps(n: usize) -> Vec<Event> {
     vec![Event::PStep; n + 3]
 }
 
+/// The broker resends every partition from the beginning to member A, which polls it all.
+fn resend_everything_to_a() -> [Event; 4] {
+    [
+        Event::Rewind(Who::A, 0, 50),
+        Event::Rewind(Who::A, 1, 50),
+        Event::Rewind(Who::A, 2, 50),
+        Event::Poll(Who::A, 50),
+    ]
+}
+
 /// A world where member A owns every partition and the producer has committed two 3-user pages.
 fn one_member_two_pages() -> World {
     let mut w = World::new(small(false));
@@ -204,15 +214,7 @@ fn records_resent_while_a_batch_is_in_flight_are_skipped() {
     );
     assert_eq!(w.sink.commits, 0, "batch 1 is in flight, not committed");
     // The broker resends from the start of every partition while batch 1 is in flight.
-    apply_all(
-        &mut w,
-        &[
-            Event::Rewind(Who::A, 0, 50),
-            Event::Rewind(Who::A, 1, 50),
-            Event::Rewind(Who::A, 2, 50),
-            Event::Poll(Who::A, 50),
-        ],
-    );
+    apply_all(&mut w, &resend_everything_to_a());
     let open = w.members[0].core.as_ref().map(|c| c.open_rows());
     assert_eq!(
         open,
@@ -249,15 +251,7 @@ fn crash_between_sink_commit_and_kafka_commit() {
     apply_all(&mut w, &[Event::Restart(Who::A)]);
     assert_eq!(w.members[0].pos, stored);
     // … and even if the broker resends from the beginning, nothing is applied twice.
-    apply_all(
-        &mut w,
-        &[
-            Event::Rewind(Who::A, 0, 50),
-            Event::Rewind(Who::A, 1, 50),
-            Event::Rewind(Who::A, 2, 50),
-            Event::Poll(Who::A, 50),
-        ],
-    );
+    apply_all(&mut w, &resend_everything_to_a());
     assert_eq!(w.members[0].core.as_ref().map(|c| c.open_rows()), Some(0));
     assert!(!ok(w.flush(Who::A, true)), "nothing new to commit");
     assert_eq!(w.sink.commits, 1);
