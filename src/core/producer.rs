@@ -43,6 +43,14 @@ impl PageRange {
     pub fn is_empty(&self) -> bool {
         self.to == self.from
     }
+
+    /// Whether the user at `index` of the page is in this range (an index that does not fit a
+    /// page index is not).
+    pub fn holds(&self, index: impl TryInto<u32>) -> bool {
+        index
+            .try_into()
+            .is_ok_and(|i| (self.from..self.to).contains(&i))
+    }
 }
 
 /// Plans chunks: pages of `page_size` users, stopping after `limit` users when set.

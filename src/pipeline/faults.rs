@@ -11,9 +11,7 @@
 
 use std::time::Duration;
 
-use apache_avro::Schema;
-
-use crate::avro::{encode_user, frame, CodecError};
+use crate::avro::{CodecError, UserEncoder};
 use crate::core::producer::PageRange;
 use crate::kafka::producer::{Delivery, OutRecord};
 use crate::model::User;
@@ -69,8 +67,7 @@ pub fn is_canary(user: &User) -> bool {
 /// The canary transaction of a chunk: `users` renamed (see the module docs) and `progress`.
 pub fn canary(
     topic: &str,
-    schema: &Schema,
-    schema_id: u32,
+    encoder: &UserEncoder<'_>,
     users: &[&User],
     progress: Option<OutRecord>,
 ) -> Result<Delivery, CodecError> {
@@ -78,11 +75,10 @@ pub fn canary(
     for user in users {
         let mut copy = (*user).clone();
         copy.source_name = format!("{CANARY_SOURCE_PREFIX}{}", user.source_name);
-        let body = encode_user(schema, &copy)?;
         records.push(OutRecord::new(
             topic,
             copy.key().to_string(),
-            frame(schema_id, &body),
+            encoder.framed(&copy)?,
         ));
     }
     Ok(Delivery { records, progress })
@@ -123,7 +119,7 @@ mod tests {
     fn canaries_have_their_own_keys() {
         let schema = crate::avro::newest_user_schema().parsed();
         let user = crate::model::sample::user(1);
-        let doomed = canary("t", schema, 1, &[&user], None).expect("encodes");
+        let doomed = canary("t", &UserEncoder::new(schema, 1), &[&user], None).expect("encodes");
         assert_eq!(doomed.records.len(), 1);
         assert_ne!(
             doomed.records[0].key.as_deref(),

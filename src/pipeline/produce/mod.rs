@@ -197,8 +197,6 @@ pub fn run_with_metrics(
     let chunks = prepare::Chunks {
         job,
         source,
-        schema: &schema,
-        schema_id,
         encoder: crate::avro::UserEncoder::new(&schema, schema_id),
         first,
         plan,

@@ -10,7 +10,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
-use apache_avro::Schema;
 use serde_json::json;
 use tracing::warn;
 
@@ -42,9 +41,7 @@ pub(super) struct Prepared {
 pub(super) struct Chunks<'a> {
     pub(super) job: &'a ProduceJob,
     pub(super) source: &'a mut dyn Source,
-    pub(super) schema: &'a Schema,
-    pub(super) schema_id: u32,
-    /// Writes the users as framed Avro of `schema` (compiled once for the run).
+    /// Writes the users as framed Avro of the run's schema (compiled once for the run).
     pub(super) encoder: UserEncoder<'a>,
     /// Where this producer began (carried in every progress record).
     pub(super) first: Option<Cursor>,
@@ -77,17 +74,13 @@ impl Iterator for Chunks<'_> {
 impl Chunks<'_> {
     fn prepare(&mut self, chunk: PageRange) -> Result<Prepared, PipelineError> {
         let job = self.job;
-        fetch(
+        let page = fetch(
             self.source,
             (&job.seed, job.page_size),
             &chunk,
             &mut self.page,
             self.pages,
         )?;
-        let page = self
-            .page
-            .as_ref()
-            .ok_or_else(|| PipelineError::Other("page vanished".into()))?;
         let before = (self.plan.produced(), self.plan.replayed());
         let next = self.plan.committed(&self.cursor, &chunk);
         let source_name = self.source.name().to_string();
@@ -108,16 +101,14 @@ impl Chunks<'_> {
             let users: Vec<&crate::model::User> = page
                 .users
                 .iter()
-                .filter(|u| in_chunk(&chunk, u.source_index))
+                .filter(|u| chunk.holds(u.source_index))
                 .collect();
-            let doomed = canary(
+            Some(canary(
                 &job.topic,
-                self.schema,
-                self.schema_id,
+                &self.encoder,
                 &users,
                 out.progress.clone(),
-            )?;
-            Some(doomed)
+            )?)
         } else {
             None
         };
@@ -182,10 +173,6 @@ pub(super) fn ahead<T: Send>(
     })
 }
 
-fn in_chunk<I: TryInto<u32>>(chunk: &PageRange, index: I) -> bool {
-    (chunk.from..chunk.to).contains(&index.try_into().unwrap_or(u32::MAX))
-}
-
 /// The page holding `chunk` (`seed` and page size), fetched from the source when not already
 /// held.
 fn fetch<'p>(
@@ -218,10 +205,9 @@ fn chunk_out(
     chunk: &PageRange,
     next: &Cursor,
 ) -> Result<Delivery, PipelineError> {
-    let in_chunk = |index: u32| (chunk.from..chunk.to).contains(&index);
     let mut records = Vec::with_capacity(chunk.len() as usize);
     for user in &page.users {
-        if in_chunk(u32::try_from(user.source_index).unwrap_or(u32::MAX)) {
+        if chunk.holds(user.source_index) {
             records.push(OutRecord::new(
                 &job.topic,
                 user.key().to_string(),
@@ -229,7 +215,11 @@ fn chunk_out(
             ));
         }
     }
-    for reject in page.rejects.iter().filter(|r| in_chunk(r.identity.index)) {
+    for reject in page
+        .rejects
+        .iter()
+        .filter(|r| chunk.holds(r.identity.index))
+    {
         warn!(page = chunk.page, index = reject.identity.index, reason = %reject.reason, "user rejected");
         records.push(reject_record(&job.side.rejects, reject));
     }
