@@ -363,7 +363,8 @@ impl PageProducer {
         }
         if transactional {
             let committing = Instant::now();
-            self.await_reports_served();
+            // Every delivery is reported by now.
+            await_reports_served(&self.producer, self.timeout);
             match self.producer.commit_transaction(self.timeout) {
                 Ok(()) => self.commit_latency = Some(committing.elapsed()),
                 Err(e) => return Err(commit_failure(classify(e))),
@@ -473,11 +474,6 @@ impl PageProducer {
             };
         }
         Ok(())
-    }
-
-    /// Every delivery is reported by now; see [`await_reports_served`].
-    fn await_reports_served(&self) {
-        await_reports_served(&self.producer, self.timeout);
     }
 
     fn take_failures(&self) -> Vec<String> {
