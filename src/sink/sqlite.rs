@@ -398,4 +398,4 @@ pub(super) fn durable_and_cached(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Pages the WAL may hold before SQLite copies them into the database (see
 /// [`durable_and_cached`]).
-pub const WAL_CHECKPOINT_PAGES: i64 = 20_000;
+const WAL_CHECKPOINT_PAGES: i64 = 20_000;

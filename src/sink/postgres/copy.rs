@@ -20,15 +20,15 @@ use crate::model::{FieldKind, FieldValue, USER_FIELDS};
 use crate::sink::{sql, Row};
 
 /// The staging table's name (session-local, in `pg_temp`).
-pub(super) const STAGE: &str = "eosflow_stage";
+const STAGE: &str = "eosflow_stage";
 
 /// The statements of the staged write for users table `t`.
 #[derive(Debug, Clone)]
 pub(super) struct Staged {
     /// Creates the session's staging table unless it exists (run in every batch's transaction).
     create: String,
-    pub(super) copy: String,
-    pub(super) upsert: String,
+    copy: String,
+    upsert: String,
     types: Vec<Type>,
 }
 
@@ -65,37 +65,47 @@ impl Staged {
         tx.batch_execute(&self.create)?;
         let sink = tx.copy_in(&self.copy)?;
         let mut writer = BinaryCopyInWriter::new(sink, &self.types);
-        let (mut texts, mut longs, mut ints) = (Vec::new(), Vec::new(), Vec::new());
         for row in rows {
-            texts.clear();
-            longs.clear();
-            ints.clear();
-            let values = row.user.values();
-            for (field, value) in USER_FIELDS.iter().zip(values.iter()) {
-                match (field.kind, *value) {
-                    (FieldKind::Text, FieldValue::Text(s)) => texts.push(Some(s)),
-                    (FieldKind::Text, _) => texts.push(None),
-                    (FieldKind::Long, FieldValue::Long(v)) => longs.push(Some(v)),
-                    (FieldKind::Long, _) => longs.push(None),
-                    (FieldKind::Int, FieldValue::Int(v)) => ints.push(Some(v)),
-                    (FieldKind::Int, _) => ints.push(None),
-                }
-            }
-            let (mut t, mut l, mut i) = (texts.iter(), longs.iter(), ints.iter());
-            let mut cells: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(self.types.len());
-            cells.push(&row.id);
-            for field in USER_FIELDS.iter() {
-                let cell: Option<&(dyn ToSql + Sync)> = match field.kind {
-                    FieldKind::Text => t.next().map(|v| v as _),
-                    FieldKind::Long => l.next().map(|v| v as _),
-                    FieldKind::Int => i.next().map(|v| v as _),
-                };
-                cells.extend(cell);
-            }
-            writer.write(&cells)?;
+            let cells: Vec<Cell<'_>> = USER_FIELDS
+                .iter()
+                .zip(row.user.values())
+                .map(|(field, value)| Cell::of(field.kind, value))
+                .collect();
+            let params: Vec<&(dyn ToSql + Sync)> = std::iter::once(&row.id as _)
+                .chain(cells.iter().map(Cell::param))
+                .collect();
+            writer.write(&params)?;
         }
         writer.finish()?;
         tx.execute(&self.upsert, &[])?;
         Ok(())
+    }
+}
+
+/// One user value as binary `COPY` writes it: typed by its field's kind (a null too).
+enum Cell<'a> {
+    Text(Option<&'a str>),
+    Long(Option<i64>),
+    Int(Option<i32>),
+}
+
+impl<'a> Cell<'a> {
+    fn of(kind: FieldKind, value: FieldValue<'a>) -> Self {
+        match (kind, value) {
+            (FieldKind::Text, FieldValue::Text(s)) => Cell::Text(Some(s)),
+            (FieldKind::Text, _) => Cell::Text(None),
+            (FieldKind::Long, FieldValue::Long(v)) => Cell::Long(Some(v)),
+            (FieldKind::Long, _) => Cell::Long(None),
+            (FieldKind::Int, FieldValue::Int(v)) => Cell::Int(Some(v)),
+            (FieldKind::Int, _) => Cell::Int(None),
+        }
+    }
+
+    fn param(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Cell::Text(v) => v,
+            Cell::Long(v) => v,
+            Cell::Int(v) => v,
+        }
     }
 }
