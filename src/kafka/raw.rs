@@ -98,12 +98,16 @@ pub fn produce(
     let producer: ThreadedProducer<Failures> = config
         .create_with_context(Failures::default())
         .map_err(|e| kafka.create_error("bench producer", e))?;
-    // Like eosflow's producer, which knows its topic before its first transaction: the
-    // metadata lookup and the connection are not writing.
-    producer
-        .client()
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| operation(kafka, "the raw producer's metadata", e))?;
+    // Like eosflow's producer, which has its producer id, its connection and its topic's
+    // leaders before its first transaction: one empty warm-up record per partition, acknowledged
+    // before the clock starts (they are not among the records counted).
+    for p in 0..partitions {
+        let warm_up = BaseRecord::<[u8], [u8]>::to(topic).partition(p).payload(&[]);
+        producer
+            .send(warm_up)
+            .map_err(|(e, _)| operation(kafka, "the raw producer's warm-up", e))?;
+    }
+    super::producer::await_reports_served(&producer, timeout);
     let started = Instant::now();
     for p in payloads {
         let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(&p.value);
@@ -188,11 +192,7 @@ fn read_committed(kafka: &KafkaSettings, group: &str) -> rdkafka::ClientConfig {
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed");
     // The processor's read-ahead bounds, so the ceiling reads the way `process` does.
-    for (k, v) in super::consumer::PREFETCH {
-        if !kafka.properties.iter().any(|(set, _)| set == k) {
-            config.set(k, v);
-        }
-    }
+    super::consumer::bound_read_ahead(&mut config, kafka);
     config
 }
 
