@@ -102,7 +102,9 @@ pub fn produce(
     // leaders before its first transaction: one empty warm-up record per partition, acknowledged
     // before the clock starts (they are not among the records counted).
     for p in 0..partitions {
-        let warm_up = BaseRecord::<[u8], [u8]>::to(topic).partition(p).payload(&[]);
+        let warm_up = BaseRecord::<[u8], [u8]>::to(topic)
+            .partition(p)
+            .payload(&[]);
         producer
             .send(warm_up)
             .map_err(|(e, _)| operation(kafka, "the raw producer's warm-up", e))?;
