@@ -94,8 +94,7 @@ impl SqliteSink {
         let conn = Connection::open(path).map_err(|e| connect_err(e.to_string()))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| connect_err(format!("setting busy_timeout: {e}")))?;
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        let mode = wal_mode(&conn)
             .map_err(|e| connect_err(format!("switching to WAL journal mode: {e}")))?;
         if !mode.eq_ignore_ascii_case("wal") {
             // E.g. ":memory:" databases answer "memory"; still correct, just not shareable.
@@ -375,6 +374,26 @@ impl Sink for SqliteSink {
         let found = present(&self.table).and_then(|users| Ok((users, present(&offsets)?)));
         let (users, offsets_present) = found.map_err(|e| self.op_err("tables", e))?;
         Ok(Tables::new(&self.table, users, &offsets, offsets_present))
+    }
+}
+
+/// Switch `conn` to WAL and answer the journal mode now in force. Several connections opening a
+/// new file at once can find it locked: the switch needs the file to itself, and SQLite answers
+/// that at once instead of waiting out the busy timeout, so it is retried within that timeout.
+fn wal_mode(conn: &Connection) -> rusqlite::Result<String> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 
