@@ -389,7 +389,7 @@ fn live_a_column_of_another_type_is_refused() {
         .to_string();
     assert!(msg.contains("ensure_schema failed"), "{msg}");
     assert!(
-        msg.contains("source_page has type text, expected bigint"),
+        msg.contains("column source_page is text, and this sink cannot convert it to bigint"),
         "{msg}"
     );
 }

@@ -108,7 +108,7 @@ fn compile(schema: &Schema) -> Option<Vec<Step>> {
 fn same_kind(kind: FieldKind, schema: &Schema) -> bool {
     matches!(
         (kind, schema),
-        (FieldKind::Text, Schema::String)
+        (FieldKind::Text | FieldKind::Timestamp, Schema::String)
             | (FieldKind::Long, Schema::Long)
             | (FieldKind::Int, Schema::Int)
     )

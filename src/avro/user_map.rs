@@ -67,7 +67,7 @@ pub fn user_mapping_problems(reader: &Schema) -> Vec<String> {
             .collect();
         let fits = matches!(
             (user.kind, values.as_slice()),
-            (FieldKind::Text, [Some(Type::String)])
+            (FieldKind::Text | FieldKind::Timestamp, [Some(Type::String)])
                 | (FieldKind::Int, [Some(Type::Int)])
                 | (FieldKind::Long, [Some(Type::Long | Type::Int)])
         );

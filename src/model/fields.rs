@@ -15,17 +15,37 @@ pub enum FieldKind {
     Long,
     /// 32-bit integer (Avro `int`).
     Int,
+    /// A UTC instant to the millisecond. In the User and in its own Avro field it is the
+    /// canonical ISO-8601 text ([`super::instant`]; Avro `string`, as every version has it);
+    /// sinks store it in a native timestamp column; from v3 on, each such field has a
+    /// `timestamp-millis` companion (see [`instant_companion`]).
+    Timestamp,
 }
 
 impl FieldKind {
     /// The Avro primitive type of the kind.
     pub fn avro_type(self) -> &'static str {
         match self {
-            FieldKind::Text => "string",
+            FieldKind::Text | FieldKind::Timestamp => "string",
             FieldKind::Long => "long",
             FieldKind::Int => "int",
         }
     }
+}
+
+/// The suffix of a timestamp field's `timestamp-millis` companion in the Avro record (`dob_ms`
+/// beside `dob`): the same instant, as a logical type, for readers that want one. Writers fill it
+/// from the field; readers read the field.
+pub const INSTANT_SUFFIX: &str = "_ms";
+
+/// The index and entry of the [`FieldKind::Timestamp`] field whose companion is the Avro field
+/// `name` (`dob_ms` → `dob`), if it is one.
+pub fn instant_companion(name: &str) -> Option<(usize, &'static Field)> {
+    let base = name.strip_suffix(INSTANT_SUFFIX)?;
+    super::USER_FIELDS
+        .iter()
+        .enumerate()
+        .find(|(_, f)| f.name == base && f.kind == FieldKind::Timestamp)
 }
 
 /// One row of the User field table.
@@ -147,14 +167,18 @@ impl<T: FieldType> FieldType for Option<T> {
     }
 }
 
+/// A field declared `name: String as Timestamp` holds text of [`FieldKind::Timestamp`].
+///
 /// Generates, from one list of fields, the [`User`](super::User) struct, the field table
 /// [`USER_FIELDS`](super::USER_FIELDS) and the two conversions every adapter uses:
 /// `User::values` (out) and `User::from_fields` (in).
 macro_rules! user_record {
+    (@kind $ty:ty) => { <$ty as FieldType>::KIND };
+    (@kind $ty:ty, $kind:ident) => { FieldKind::$kind };
     (
         $(#[$struct_doc:meta])*
         pub struct User {
-            $( $(#[$field_doc:meta])* $name:ident : $ty:ty ),+ $(,)?
+            $( $(#[$field_doc:meta])* $name:ident : $ty:ty $(as $kind:ident)? ),+ $(,)?
         }
     ) => {
         $(#[$struct_doc])*
@@ -170,7 +194,7 @@ macro_rules! user_record {
         pub const USER_FIELDS: [Field; USER_FIELD_COUNT] = [$(
             Field {
                 name: stringify!($name),
-                kind: <$ty as FieldType>::KIND,
+                kind: user_record!(@kind $ty $(, $kind)?),
                 optional: <$ty as FieldType>::OPTIONAL,
             },
         )+];

@@ -18,13 +18,16 @@
 //! includes Kafka offsets, times or anything else that differs between a record and its replay.
 
 pub mod fields;
+pub mod instant;
 pub mod sample;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use fields::user_record;
-pub use fields::{Field, FieldData, FieldError, FieldKind, FieldType, FieldValue};
+pub use fields::{
+    instant_companion, Field, FieldData, FieldError, FieldKind, FieldType, FieldValue, INSTANT_SUFFIX,
+};
 
 /// The namespace of every eosflow row key: `UUIDv5(NAMESPACE_URL, "urn:eosflow:user-identity")`.
 pub fn eosflow_namespace() -> Uuid {
@@ -78,8 +81,10 @@ user_record! {
         post_code: String,
         email: String,
         username: String,
-        dob: String,
-        registered_date: String,
+        /// Date of birth: canonical ISO-8601 UTC (see [`instant`]).
+        dob: String as Timestamp,
+        /// Registration time: canonical ISO-8601 UTC.
+        registered_date: String as Timestamp,
         phone: String,
         picture: String,
         /// v2: nationality code as randomuser gives it (e.g. `"GB"`).

@@ -19,7 +19,8 @@ use crate::avro::plan::Plan;
 use crate::avro::{unframe, CodecError, WireError, WriterChecks};
 use crate::model::User;
 use crate::registry::client::{RegistryClient, RegistryError};
-use crate::source::randomuser::{email_problem, parse_timestamp, phone_problem, GENDERS};
+use crate::model::instant::{canonical, to_millis};
+use crate::source::randomuser::{email_problem, phone_problem, GENDERS};
 
 /// Why a record cannot become a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,8 +94,8 @@ pub fn invalid_user(u: &User) -> Option<Poison> {
         problems.push(format!("phone: {p}"));
     }
     for (name, value) in [("dob", &u.dob), ("registered_date", &u.registered_date)] {
-        if parse_timestamp(value).is_none() {
-            problems.push(format!("{name}: {value:?} is not an ISO-8601 timestamp"));
+        if let Err(e) = to_millis(value) {
+            problems.push(format!("{name}: {e}"));
         }
     }
     if u.source_page < 1 || u.source_index < 0 {
@@ -107,6 +108,17 @@ pub fn invalid_user(u: &User) -> Option<Poison> {
         class: "invalid-user",
         message: problems.join("; "),
     })
+}
+
+/// `user` with its timestamps in the canonical form (`…:05Z` becomes `…:05.000Z`, the same
+/// instant): what a sink's native timestamp column reads back. Only for a valid user.
+fn canonical_instants(mut u: User) -> User {
+    for value in [&mut u.dob, &mut u.registered_date] {
+        if let Ok(c) = canonical(value) {
+            *value = c;
+        }
+    }
+    u
 }
 
 /// Where the decoder gets a writer schema by id.
@@ -193,7 +205,7 @@ impl RecordDecoder {
             Err(e) => Err(Poison::codec(&e)),
             Ok(user) => match invalid_user(&user) {
                 Some(poison) => Err(poison),
-                None => Ok(user),
+                None => Ok(canonical_instants(user)),
             },
         })
     }

@@ -12,6 +12,7 @@
 
 pub mod cassandra;
 mod ceiling;
+pub mod migrate;
 pub mod postgres;
 mod sql;
 pub mod sqlite;

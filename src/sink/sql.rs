@@ -2,7 +2,7 @@
 //! upsert's `SET` list, the `CREATE TABLE` column definitions, the columns an older table lacks,
 //! and the offsets table. Each sink gives only its own type for a [`FieldKind`].
 
-use crate::model::{Field, FieldKind, USER_FIELDS};
+use crate::model::{Field, USER_FIELDS};
 
 /// The user columns after `id`, in field-table order: `source_name, source_seed, …`.
 pub fn columns() -> String {
@@ -16,24 +16,17 @@ pub fn update_all_from(excluded: &str) -> String {
         .join(", ")
 }
 
-/// The column definitions of the user columns: `name TYPE [NOT NULL]`.
-pub fn column_definitions(type_of: impl Fn(FieldKind) -> &'static str) -> String {
-    USER_FIELDS
-        .map(|f| {
-            let null = if f.optional { "" } else { " NOT NULL" };
-            format!("{} {}{null}", f.name, type_of(f.kind))
-        })
-        .join(", ")
-}
-
-/// The optional fields without a column among `present` (a table an older eosflow created):
-/// `ensure_schema` adds them, nullable, so old rows read back `None`. Required fields are never
-/// added to an existing table (old rows would have no value for them).
-pub fn missing_columns<'a>(present: &'a [String]) -> impl Iterator<Item = &'static Field> + 'a {
+/// The column definitions of the user columns: `name TYPE [NOT NULL]`, the type (with any
+/// constraint) as `type_of` writes it for the field.
+pub fn column_definitions(type_of: impl Fn(&Field) -> String) -> String {
     USER_FIELDS
         .iter()
-        .filter(|f| f.optional)
-        .filter(|f| !present.iter().any(|p| p.eq_ignore_ascii_case(f.name)))
+        .map(|f| {
+            let null = if f.optional { "" } else { " NOT NULL" };
+            format!("{} {}{null}", f.name, type_of(f))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `CREATE TABLE IF NOT EXISTS {table}_offsets …` with the sink's text and integer types.
@@ -101,26 +94,20 @@ pub fn select_skipped(table: &str, mark: char) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::FieldKind;
 
     #[test]
     fn derived_from_the_field_table() {
         assert!(columns().starts_with("source_name, source_seed, source_page"));
         assert!(update_all_from("excluded").contains("email = excluded.email"));
-        let defs = column_definitions(|k| match k {
-            FieldKind::Text => "TEXT",
-            _ => "INTEGER",
+        let defs = column_definitions(|f| match f.kind {
+            FieldKind::Text => "TEXT".into(),
+            _ => "INTEGER".into(),
         });
         assert!(defs.contains("source_page INTEGER NOT NULL"), "{defs}");
         assert!(
             defs.contains("nat TEXT,") && defs.ends_with("cell TEXT"),
             "{defs}"
         );
-        let v1: Vec<String> = USER_FIELDS
-            .iter()
-            .filter(|f| !["nat", "age", "cell"].contains(&f.name))
-            .map(|f| f.name.to_uppercase())
-            .collect();
-        let missing: Vec<&str> = missing_columns(&v1).map(|f| f.name).collect();
-        assert_eq!(missing, ["nat", "age", "cell"]);
     }
 }

@@ -10,6 +10,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::model::instant::{format_millis, to_millis};
+pub use crate::model::instant::{parse_timestamp, Timestamp};
 use crate::model::{SourceIdentity, User};
 
 /// Keys never carried anywhere: randomuser's `login` secrets.
@@ -242,8 +244,8 @@ impl<'a> Checker<'a> {
             post_code: post_code?,
             email: email?.to_owned(),
             username: username?.to_owned(),
-            dob: dob_at.and(dob)?.to_owned(),
-            registered_date: registered_at.and(registered)?.to_owned(),
+            dob: format_millis(dob_at?),
+            registered_date: format_millis(registered_at?),
             phone: phone?.to_owned(),
             picture: picture?.to_owned(),
             nat: nat?,
@@ -309,15 +311,24 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn timestamp(&mut self, path: &str, value: &str) -> Option<Timestamp> {
-        let parsed = parse_timestamp(value);
-        if parsed.is_none() {
-            self.problems.push(format!(
-                "{path}: {:?} is not an ISO-8601 UTC timestamp (YYYY-MM-DDTHH:MM:SS[.fff]Z)",
-                truncate_chars(value, 80)
-            ));
+    fn timestamp(&mut self, path: &str, value: &str) -> Option<i64> {
+        match to_millis(value) {
+            Ok(ms) => Some(ms),
+            Err(_) if parse_timestamp(value).is_none() => {
+                self.problems.push(format!(
+                    "{path}: {:?} is not an ISO-8601 UTC timestamp (YYYY-MM-DDTHH:MM:SS[.fff]Z)",
+                    truncate_chars(value, 80)
+                ));
+                None
+            }
+            Err(_) => {
+                self.problems.push(format!(
+                    "{path}: {:?} is finer than a millisecond (sinks store milliseconds)",
+                    truncate_chars(value, 80)
+                ));
+                None
+            }
         }
-        parsed
     }
 
     /// `location.street.number`: a whole number (randomuser's form) or a non-blank string.
@@ -466,58 +477,6 @@ pub fn phone_problem(phone: &str) -> Option<String> {
         return Some(format!("has {digits} digits (at least 4 expected)"));
     }
     None
-}
-
-/// An instant as comparable parts: `(year, month, day, hour, minute, second, nanosecond)`.
-pub type Timestamp = (u16, u8, u8, u8, u8, u8, u32);
-
-/// Parses `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z` with a real calendar date (leap years included) and a
-/// time of day up to `23:59:59`.
-pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
-        return None;
-    }
-    if b[16] != b':' || b.last() != Some(&b'Z') {
-        return None;
-    }
-    let num = |from: usize, to: usize| -> Option<u32> {
-        let digits = b.get(from..to)?;
-        if !digits.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        Some(digits.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
-    };
-    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    let nanos = match &b[19..b.len() - 1] {
-        [] => 0,
-        [b'.', frac @ ..] if (1..=9).contains(&frac.len()) => {
-            num(20, b.len() - 1)? * 10u32.pow(9 - frac.len() as u32)
-        }
-        _ => return None,
-    };
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_len = match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        _ => return None,
-    };
-    if day == 0 || day > month_len || hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    let small = |n: u32| u8::try_from(n).ok();
-    Some((
-        u16::try_from(year).ok()?,
-        small(month)?,
-        small(day)?,
-        small(hour)?,
-        small(minute)?,
-        small(second)?,
-        nanos,
-    ))
 }
 
 /// The JSON type of a value, for messages.

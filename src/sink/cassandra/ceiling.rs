@@ -18,12 +18,17 @@ impl CassandraSink {
         let insert = self.statement("ceiling", Stmt::InsertRow)?;
         let concurrency = self.config.concurrency.max(1);
         let session = &self.session;
+        // Bound values are made before the clock starts: the ceiling is the writes alone.
+        let values = rows
+            .iter()
+            .map(|r| row_values(r.id, &r.user, self.instants))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.op_err("ceiling INSERT loop", e.to_string()))?;
         let started = Instant::now();
         let result = self.runtime.block_on(async {
-            for slice in rows.chunks(batch.max(1)) {
+            for slice in values.chunks(batch.max(1)) {
                 stream::iter(slice.iter().map(Ok))
-                    .try_for_each_concurrent(concurrency, |row| {
-                        let values = row_values(row.id, &row.user);
+                    .try_for_each_concurrent(concurrency, |values| {
                         let insert = &insert;
                         async move { session.execute_unpaged(insert, values).await.map(drop) }
                     })

@@ -138,7 +138,8 @@ pub use config::{
 };
 use driver::{attempt_error, error_chain, permanent, prepare_attempt_error, tls_context};
 use ops::{advance_offsets, prepare, read_offsets, scan_ids, Prepared, Stmt};
-use statements::{missing_columns, row_values, user_from_values, Cql};
+use statements::{instant_columns, missing_columns, row_values, user_from_values, Cql};
+pub use statements::InstantColumns;
 use write::{with_retries, write_all, Failed, Retry, WriteStats};
 
 use super::{IdCounts, Row, Sink, SinkBatch, SinkError, SkippedRange, Tables};
@@ -164,6 +165,8 @@ pub struct CassandraSink {
     /// The URL without password.
     describe: String,
     retry: Retry,
+    /// How the users table stores timestamps (known after [`Sink::ensure_schema`]).
+    instants: InstantColumns,
     runtime: Runtime,
 }
 
@@ -234,6 +237,7 @@ impl CassandraSink {
             prepared: Prepared::default(),
             cql: Cql::new(&config.keyspace, &config.table),
             retry: Retry::new(config.retries),
+            instants: InstantColumns::Native,
             config,
             describe,
             runtime,
@@ -340,7 +344,7 @@ impl CassandraSink {
     }
 
     /// Create what is missing, then add the user columns an existing table lacks.
-    async fn create_schema(&self) -> Result<Vec<&'static str>, String> {
+    async fn create_schema(&self) -> Result<(Vec<&'static str>, InstantColumns), String> {
         let (cql, config) = (&self.cql, &self.config);
         let failed = |what: &str, e: Failed| format!("{what}: {e}");
         if !self
@@ -389,11 +393,12 @@ impl CassandraSink {
 
     /// Add the user columns an existing table lacks. Another session adding the same column at
     /// the same time makes our `ALTER` fail: then the column is simply there on a second look.
-    async fn add_missing_columns(&self) -> Result<Vec<&'static str>, String> {
+    async fn add_missing_columns(&self) -> Result<(Vec<&'static str>, InstantColumns), String> {
         let existing = self
             .columns_of(&self.cql.table)
             .await
             .map_err(|e| e.to_string())?;
+        let instants = instant_columns(&existing);
         let missing = missing_columns(&existing)?;
         let mut added = Vec::new();
         for (column, ty) in missing {
@@ -408,7 +413,7 @@ impl CassandraSink {
             }
             added.push(column);
         }
-        Ok(added)
+        Ok((added, instants))
     }
 }
 
@@ -464,8 +469,16 @@ impl Sink for CassandraSink {
         let result = self.runtime.block_on(self.create_schema());
         // Statements prepared before a schema change may describe the old table.
         self.prepared.clear();
-        let added = result.map_err(|e| self.op_err("ensure_schema", e))?;
-        tracing::debug!(sink = %self.describe, ?added, "cassandra: schema ready");
+        let (added, instants) = result.map_err(|e| self.op_err("ensure_schema", e))?;
+        if instants == InstantColumns::Text {
+            tracing::warn!(sink = %self.describe, table = %self.cql.table,
+                "cassandra: this table (made by an older eosflow) stores dob and registered_date \
+                 as text, and Cassandra cannot change a column's type: eosflow keeps writing the \
+                 canonical ISO-8601 text there; for timestamp columns, point the sink at a new \
+                 table and process the topic again into it");
+        }
+        self.instants = instants;
+        tracing::debug!(sink = %self.describe, ?added, ?instants, "cassandra: schema ready");
         Ok(())
     }
 
@@ -504,15 +517,15 @@ impl Sink for CassandraSink {
             ))
         };
         let rows: Vec<&Row> = batch.rows_last_wins();
-        let session = &self.session;
+        let (session, instants) = (&self.session, self.instants);
         let result = self.runtime.block_on(async {
             let stats = match &insert_row {
                 None => WriteStats::default(),
                 Some(insert) => write_all(&rows, self.config.concurrency, &self.retry, |row| {
-                    let values = row_values(row.id, &row.user);
+                    let values = row_values(row.id, &row.user, instants);
                     async move {
                         session
-                            .execute_unpaged(insert, values)
+                            .execute_unpaged(insert, values.map_err(permanent)?)
                             .await
                             .map(drop)
                             .map_err(|e| attempt_error(&e))

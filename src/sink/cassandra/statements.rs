@@ -3,13 +3,15 @@
 //! field's kind), the INSERT values and the `User` read back by `get`. `ensure_schema` adds a new
 //! field's column to an existing table.
 
-use scylla::value::CqlValue;
+use scylla::value::{CqlTimestamp, CqlValue};
 use uuid::Uuid;
 
 use super::config::Replication;
+use crate::model::instant::{format_millis, to_millis};
 use crate::model::{
     FieldData, FieldError, FieldKind, FieldValue, User, USER_FIELDS, USER_FIELD_COUNT,
 };
+use crate::sink::migrate::{self, ColumnTypes, PresentColumn, Target};
 
 /// The CQL type of a field kind. Every non-key Cassandra column is nullable; a null is written
 /// as `null` (so an update from a value to none really clears it).
@@ -18,6 +20,52 @@ pub fn cql_type(kind: FieldKind) -> &'static str {
         FieldKind::Text => "text",
         FieldKind::Long => "bigint",
         FieldKind::Int => "int",
+        FieldKind::Timestamp => "timestamp",
+    }
+}
+
+/// How a table stores the timestamp fields: `timestamp` columns (every table this eosflow
+/// creates), or the `text` columns of a table an older eosflow created, which Cassandra cannot
+/// convert (it never changes a column's type): eosflow goes on writing the canonical ISO-8601
+/// text there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstantColumns {
+    #[default]
+    Native,
+    Text,
+}
+
+/// Cassandra's side of a migration plan: columns are only ever added.
+struct Types;
+
+impl ColumnTypes for Types {
+    fn id_type(&self) -> &'static str {
+        "uuid"
+    }
+    fn column_type(&self, kind: FieldKind) -> &'static str {
+        cql_type(kind)
+    }
+    fn convertible(&self, target: Target, from: &str, to: &'static str) -> Result<(), String> {
+        Err(format!(
+            "Cassandra never changes a column's type ({from} to {to}); point the sink at a new \
+             table (?table=NAME) and process the topic again into it (offsets are kept per \
+             table, so it fills exactly once), or keep {} as it is",
+            target.name()
+        ))
+    }
+}
+
+/// Whether `present` (a users table's `(column, type)`) stores timestamps as `text` (see
+/// [`InstantColumns`]); the plan of [`missing_columns`] treats such columns as up to date.
+pub fn instant_columns(present: &[(String, String)]) -> InstantColumns {
+    let text = USER_FIELDS
+        .iter()
+        .filter(|f| f.kind == FieldKind::Timestamp)
+        .any(|f| present.iter().any(|(c, t)| c == f.name && t == "text"));
+    if text {
+        InstantColumns::Text
+    } else {
+        InstantColumns::Native
     }
 }
 
@@ -34,21 +82,32 @@ pub fn user_column_types() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-/// A field value as a CQL value (`None` = null).
-fn to_cql(value: FieldValue<'_>) -> Option<CqlValue> {
-    match value {
+/// A field value as a CQL value (`None` = null); a timestamp that does not convert says why.
+fn to_cql(
+    kind: FieldKind,
+    value: FieldValue<'_>,
+    instants: InstantColumns,
+) -> Result<Option<CqlValue>, String> {
+    Ok(match value {
         FieldValue::Null => None,
+        FieldValue::Text(s) if kind == FieldKind::Timestamp && instants == InstantColumns::Native => {
+            Some(CqlValue::Timestamp(CqlTimestamp(to_millis(s)?)))
+        }
         FieldValue::Text(s) => Some(CqlValue::Text(s.to_string())),
         FieldValue::Long(v) => Some(CqlValue::BigInt(v)),
         FieldValue::Int(v) => Some(CqlValue::Int(v)),
-    }
+    })
 }
 
 /// A stored CQL value as field data; the error says what was found instead.
 fn from_cql(kind: FieldKind, value: Option<CqlValue>) -> Result<FieldData, String> {
     Ok(match (kind, value) {
         (_, None) => FieldData::Null,
-        (FieldKind::Text, Some(CqlValue::Text(s) | CqlValue::Ascii(s))) => FieldData::Text(s),
+        (
+            FieldKind::Text | FieldKind::Timestamp,
+            Some(CqlValue::Text(s) | CqlValue::Ascii(s)),
+        ) => FieldData::Text(s),
+        (FieldKind::Timestamp, Some(CqlValue::Timestamp(t))) => FieldData::Text(format_millis(t.0)),
         (FieldKind::Long, Some(CqlValue::BigInt(n))) => FieldData::Long(n),
         (FieldKind::Int, Some(CqlValue::Int(n))) => FieldData::Int(n),
         (kind, Some(v)) => return Err(format!("expected {}, found {v:?}", cql_type(kind))),
@@ -64,8 +123,20 @@ pub struct ColumnError {
 }
 
 /// The values of the user columns for `user`, in order (`None` = null).
-pub fn user_values(user: &User) -> Vec<Option<CqlValue>> {
-    user.values().into_iter().map(to_cql).collect()
+pub fn user_values(
+    user: &User,
+    instants: InstantColumns,
+) -> Result<Vec<Option<CqlValue>>, ColumnError> {
+    USER_FIELDS
+        .iter()
+        .zip(user.values())
+        .map(|(f, v)| {
+            to_cql(f.kind, v, instants).map_err(|detail| ColumnError {
+                column: f.name,
+                detail,
+            })
+        })
+        .collect()
 }
 
 /// A [`User`] from the values of the user columns, in order.
@@ -88,11 +159,15 @@ pub fn user_from_values(values: Vec<Option<CqlValue>>) -> Result<User, ColumnErr
 }
 
 /// The INSERT values of one row: `id`, then [`user_values`].
-pub fn row_values(id: Uuid, user: &User) -> Vec<Option<CqlValue>> {
+pub fn row_values(
+    id: Uuid,
+    user: &User,
+    instants: InstantColumns,
+) -> Result<Vec<Option<CqlValue>>, ColumnError> {
     let mut values = Vec::with_capacity(USER_FIELD_COUNT + 1);
     values.push(Some(CqlValue::Uuid(id)));
-    values.extend(user_values(user));
-    values
+    values.extend(user_values(user, instants)?);
+    Ok(values)
 }
 
 /// The CQL of one keyspace and table pair. Names are checked by the URL parser (unquoted CQL
@@ -264,24 +339,32 @@ impl Cql {
     }
 }
 
-/// The user columns missing from a table that has `existing` `(column, type)` pairs; a column
-/// present with another type is an error (no automatic conversion).
+/// The user columns missing from a table that has `existing` `(column, type)` pairs
+/// ([`migrate::plan`]); a column present with another type is an error (Cassandra cannot convert
+/// it), except a timestamp field's `text` column (see [`InstantColumns`]).
 pub fn missing_columns(
     existing: &[(String, String)],
 ) -> Result<Vec<(&'static str, &'static str)>, String> {
-    let mut missing = Vec::new();
-    for (column, ty) in user_column_types() {
-        match existing.iter().find(|(c, _)| c == column) {
-            None => missing.push((column, ty)),
-            Some((_, found)) if found.eq_ignore_ascii_case(ty) => {}
-            Some((_, found)) => {
-                return Err(format!(
-                    "column {column} has type {found}, expected {ty} (migrate it by hand)"
-                ))
-            }
-        }
-    }
-    Ok(missing)
+    let kept_text = |column: &str| {
+        USER_FIELDS
+            .iter()
+            .any(|f| f.kind == FieldKind::Timestamp && f.name == column)
+    };
+    let present: Vec<PresentColumn> = existing
+        .iter()
+        .map(|(c, t)| match t.as_str() {
+            "text" if kept_text(c) => PresentColumn::new(c, "timestamp"),
+            _ => PresentColumn::new(c, t),
+        })
+        .collect();
+    let changes = migrate::plan(&Types, &present).map_err(|e| e.to_string())?;
+    Ok(changes
+        .into_iter()
+        .filter_map(|c| match c {
+            migrate::Change::Add { field, ty } => Some((field.name, ty)),
+            migrate::Change::Retype { .. } => None,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -300,19 +383,36 @@ mod tests {
         assert_eq!(ty("source_index"), Some("int"));
         assert_eq!(ty("external_id"), Some("text"));
         assert_eq!(ty("picture"), Some("text"));
+        assert_eq!(ty("dob"), Some("timestamp"));
         assert!(types
             .iter()
-            .all(|(_, t)| ["text", "bigint", "int"].contains(t)));
+            .all(|(_, t)| ["text", "bigint", "int", "timestamp"].contains(t)));
+    }
+
+    fn native(u: &User) -> Vec<Option<CqlValue>> {
+        user_values(u, InstantColumns::Native).expect("convertible")
     }
 
     #[test]
     fn values_round_trip() {
         let mut u = user();
-        let back = user_from_values(user_values(&u)).expect("round trip");
-        assert_eq!(back, u);
+        for instants in [InstantColumns::Native, InstantColumns::Text] {
+            let v = user_values(&u, instants).expect("convertible");
+            assert_eq!(user_from_values(v).expect("round trip"), u);
+        }
+        let dob = USER_FIELDS.iter().position(|f| f.name == "dob").expect("dob");
+        assert_eq!(
+            native(&u)[dob],
+            Some(CqlValue::Timestamp(CqlTimestamp(
+                to_millis(&u.dob).expect("sample dob")
+            )))
+        );
         u.external_id = Some("ext-1".into());
-        assert_eq!(user_from_values(user_values(&u)).expect("round trip"), u);
-        let values = user_values(&User {
+        assert_eq!(user_from_values(native(&u)).expect("round trip"), u);
+        u.dob = "1990-01-02T03:04:05.6789Z".into();
+        let e = user_values(&u, InstantColumns::Native).expect_err("sub-millisecond");
+        assert_eq!(e.column, "dob");
+        let values = native(&User {
             external_id: None,
             ..user()
         });
@@ -321,14 +421,14 @@ mod tests {
             .position(|f| f.name == "external_id")
             .expect("column");
         assert_eq!(values[i], None, "None is written as null");
-        let row = row_values(Uuid::nil(), &u);
+        let row = row_values(Uuid::nil(), &user(), InstantColumns::Native).expect("row");
         assert_eq!(row.len(), USER_FIELD_COUNT + 1);
         assert_eq!(row[0], Some(CqlValue::Uuid(Uuid::nil())));
     }
 
     #[test]
     fn bad_stored_values_name_the_column() {
-        let mut values = user_values(&user());
+        let mut values = native(&user());
         values[0] = None;
         assert_eq!(
             user_from_values(values.clone()),
@@ -341,7 +441,7 @@ mod tests {
         let e = user_from_values(values).expect_err("wrong type");
         assert_eq!(e.column, "source_name");
         assert!(e.to_string().contains("expected text, found Int(1)"), "{e}");
-        let mut short = user_values(&user());
+        let mut short = native(&user());
         short.pop();
         assert_eq!(
             user_from_values(short).map_err(|e| e.column),
@@ -446,15 +546,29 @@ mod tests {
             )
             .collect();
         assert_eq!(missing_columns(&all), Ok(vec![]));
-        let without_two: Vec<(String, String)> = all
-            .iter()
-            .filter(|(c, _)| c != "picture" && c != "source_index")
-            .cloned()
-            .collect();
+        assert_eq!(instant_columns(&all), InstantColumns::Native);
+        let without = |gone: &[&str]| -> Vec<(String, String)> {
+            all.iter()
+                .filter(|(c, _)| !gone.contains(&c.as_str()))
+                .cloned()
+                .collect()
+        };
         assert_eq!(
-            missing_columns(&without_two),
-            Ok(vec![("source_index", "int"), ("picture", "text")])
+            missing_columns(&without(&["nat", "cell"])),
+            Ok(vec![("nat", "text"), ("cell", "text")])
         );
+        let e = missing_columns(&without(&["picture"])).expect_err("required");
+        assert!(e.contains("column picture is missing and required"), "{e}");
+        // A table of an older eosflow keeps its text timestamps: nothing to add, written as text.
+        let text_instants: Vec<(String, String)> = all
+            .iter()
+            .map(|(c, t)| match c.as_str() {
+                "dob" | "registered_date" => (c.clone(), "text".to_string()),
+                _ => (c.clone(), t.clone()),
+            })
+            .collect();
+        assert_eq!(missing_columns(&text_instants), Ok(vec![]));
+        assert_eq!(instant_columns(&text_instants), InstantColumns::Text);
         let mut retyped = all.clone();
         for (c, t) in &mut retyped {
             if c == "source_page" {
@@ -463,7 +577,7 @@ mod tests {
         }
         let e = missing_columns(&retyped).expect_err("type change");
         assert!(
-            e.contains("source_page has type int, expected bigint"),
+            e.contains("column source_page is int, and this sink cannot convert it to bigint"),
             "{e}"
         );
     }

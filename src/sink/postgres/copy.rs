@@ -16,6 +16,7 @@ use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
 use postgres::Transaction;
 
+use super::types::{column_type, Instant};
 use crate::model::{FieldKind, FieldValue, USER_FIELDS};
 use crate::sink::{sql, Row};
 
@@ -47,7 +48,7 @@ impl Staged {
                  ON CONFLICT (id) DO UPDATE SET {updates}"
             ),
             types: std::iter::once(Type::UUID)
-                .chain(USER_FIELDS.iter().map(|f| super::column_type(f.kind).0))
+                .chain(USER_FIELDS.iter().map(|f| column_type(f.kind).0))
                 .collect(),
         }
     }
@@ -87,6 +88,7 @@ enum Cell<'a> {
     Text(Option<&'a str>),
     Long(Option<i64>),
     Int(Option<i32>),
+    Timestamp(Option<Instant<'a>>),
 }
 
 impl<'a> Cell<'a> {
@@ -98,6 +100,8 @@ impl<'a> Cell<'a> {
             (FieldKind::Long, _) => Cell::Long(None),
             (FieldKind::Int, FieldValue::Int(v)) => Cell::Int(Some(v)),
             (FieldKind::Int, _) => Cell::Int(None),
+            (FieldKind::Timestamp, FieldValue::Text(s)) => Cell::Timestamp(Some(Instant(s))),
+            (FieldKind::Timestamp, _) => Cell::Timestamp(None),
         }
     }
 
@@ -106,6 +110,7 @@ impl<'a> Cell<'a> {
             Cell::Text(v) => v,
             Cell::Long(v) => v,
             Cell::Int(v) => v,
+            Cell::Timestamp(v) => v,
         }
     }
 }

@@ -27,16 +27,18 @@
 //! adds them (`ALTER TABLE … ADD COLUMN IF NOT EXISTS`, nullable, so old rows read back `None`).
 
 mod copy;
+mod types;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
-use postgres::types::Type;
 use postgres::{Client, Config, NoTls, Statement};
 use uuid::Uuid;
 
+use super::migrate::{self, Change, PresentColumn, Refusal};
 use super::{check_table_name, sql, IdCounts, Sink, SinkBatch, SinkError, SkippedRange, Tables};
+use types::column_type;
 use crate::core::processor::Skipped;
 use crate::model::{FieldData, FieldError, FieldKind, User};
 use crate::secret::{redact_url, scrub_with, url_secrets};
@@ -47,15 +49,6 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a commit whose connection died (a database restart, a failover) keeps trying to
 /// connect again before it fails.
 pub const RECONNECT_FOR: Duration = Duration::from_secs(60);
-
-/// The PostgreSQL type of a field kind: (its wire type, for binary `COPY`; its DDL type).
-fn column_type(kind: FieldKind) -> (Type, &'static str) {
-    match kind {
-        FieldKind::Text => (Type::TEXT, "TEXT"),
-        FieldKind::Long => (Type::INT8, "BIGINT"),
-        FieldKind::Int => (Type::INT4, "INTEGER"),
-    }
-}
 
 /// A [`Sink`] over one PostgreSQL connection.
 pub struct PostgresSink {
@@ -176,38 +169,61 @@ impl PostgresSink {
         }
     }
 
-    /// Creates the tables, then adds the optional columns a table of an older eosflow lacks.
-    /// The columns are looked up first, so an up-to-date table is never `ALTER`ed (which would
-    /// take an exclusive lock on every start).
-    fn create_and_migrate(&mut self, create_sql: &str) -> Result<(), postgres::Error> {
+    /// Creates the tables, then brings a users table of an older eosflow to this build's columns
+    /// ([`migrate::plan`]). The columns are looked up first, so an up-to-date table is never
+    /// `ALTER`ed (which would take an exclusive lock on every start); a table to migrate is
+    /// locked, looked up again and migrated in one transaction, so two processors starting at
+    /// once migrate it once.
+    fn create_and_migrate(&mut self, create_sql: &str) -> Result<(), Migration> {
         self.client.batch_execute(create_sql)?;
-        let present: Vec<String> = self
-            .client
-            .query(
-                "SELECT attname::text FROM pg_attribute \
-                 WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
-                &[&self.table],
-            )?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
-        let missing: Vec<String> = sql::missing_columns(&present)
-            .map(|f| {
-                format!(
-                    "ADD COLUMN IF NOT EXISTS {} {}",
-                    f.name,
-                    column_type(f.kind).1
-                )
-            })
-            .collect();
-        if missing.is_empty() {
+        if self.plan_migration()?.is_empty() {
             return Ok(());
         }
-        let t = &self.table;
-        tracing::info!(sink = %self.describe, table = %t, added = missing.len(),
-            "postgres: adding the newer User columns to the users table");
-        self.client
-            .batch_execute(&format!("ALTER TABLE {t} {}", missing.join(", ")))
+        let t = self.table.clone();
+        let mut tx = self.client.transaction()?;
+        tx.batch_execute(&format!("LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE"))?;
+        let changes = present_columns(&mut tx, &t)
+            .map_err(Migration::Db)
+            .and_then(|present| migrate::plan(&types::Types, &present).map_err(Migration::Refused))?;
+        if changes.is_empty() {
+            // Another processor migrated it while this one waited for the lock.
+            return Ok(tx.commit()?);
+        }
+        let mut steps = Vec::new();
+        for change in &changes {
+            if let Change::Retype { target, to, .. } = change {
+                if let Some(check) = types::retype_check(&t, target.name(), to) {
+                    if let Some(row) = tx.query_opt(&check, &[])? {
+                        return Err(Migration::Refused(Refusal::Unconvertible {
+                            column: target.name(),
+                            from: "text".into(),
+                            to,
+                            why: format!(
+                                "row {} holds {:?}, which {to} would not keep as it is",
+                                row.try_get::<_, String>(0)?,
+                                row.try_get::<_, String>(1)?
+                            ),
+                        }));
+                    }
+                }
+            }
+            steps.push(ddl(change));
+        }
+        tracing::info!(sink = %self.describe, table = %t, changes = ?steps,
+            "postgres: migrating the users table to this eosflow's columns");
+        tx.batch_execute(&format!("ALTER TABLE {t} {}", steps.join(", ")))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The migration the users table needs (empty when it is up to date or absent).
+    fn plan_migration(&mut self) -> Result<Vec<Change>, Migration> {
+        let t = self.table.clone();
+        let present = present_columns(&mut self.client, &t)?;
+        if present.is_empty() {
+            return Ok(Vec::new());
+        }
+        migrate::plan(&types::Types, &present).map_err(Migration::Refused)
     }
 
     /// The offsets upsert, prepared once per connection.
@@ -248,6 +264,45 @@ impl PostgresSink {
             )?;
         }
         tx.commit()
+    }
+}
+
+/// Why a users table could not be brought up to date.
+enum Migration {
+    Db(postgres::Error),
+    Refused(Refusal),
+}
+
+impl From<postgres::Error> for Migration {
+    fn from(e: postgres::Error) -> Self {
+        Migration::Db(e)
+    }
+}
+
+/// The columns of `table` as the catalogue names their types (none when it does not exist).
+fn present_columns(
+    client: &mut impl postgres::GenericClient,
+    table: &str,
+) -> Result<Vec<PresentColumn>, postgres::Error> {
+    client
+        .query(
+            "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+            &[&table],
+        )?
+        .iter()
+        .map(|r| Ok(PresentColumn::new(r.try_get::<_, String>(0)?, r.try_get::<_, String>(1)?)))
+        .collect()
+}
+
+/// A change as an `ALTER TABLE` clause.
+fn ddl(change: &Change) -> String {
+    match change {
+        Change::Add { field, ty } => format!("ADD COLUMN IF NOT EXISTS {} {ty}", field.name),
+        Change::Retype { target, to, .. } => {
+            let c = target.name();
+            format!("ALTER COLUMN {c} TYPE {to} USING {c}::{to}")
+        }
     }
 }
 
@@ -313,6 +368,9 @@ fn user_from_row(r: &postgres::Row) -> Result<User, FieldError> {
             FieldKind::Text => r
                 .try_get::<_, Option<String>>(column)
                 .map(|v| v.map(FieldData::Text)),
+            FieldKind::Timestamp => r
+                .try_get::<_, Option<types::Text>>(column)
+                .map(|v| v.map(|t| FieldData::Text(t.0))),
             FieldKind::Long => r
                 .try_get::<_, Option<i64>>(column)
                 .map(|v| v.map(FieldData::Long)),
@@ -347,7 +405,7 @@ impl Sink for PostgresSink {
 
     fn ensure_schema(&mut self) -> Result<(), SinkError> {
         let t = self.table.clone();
-        let user_cols = sql::column_definitions(|k| column_type(k).1);
+        let user_cols = sql::column_definitions(|f| column_type(f.kind).1.to_string());
         let sql = format!(
             "CREATE TABLE IF NOT EXISTS {t} (id UUID PRIMARY KEY, {user_cols});
              {}",
@@ -359,11 +417,18 @@ impl Sink for PostgresSink {
             attempt += 1;
             match self.create_and_migrate(&sql) {
                 Ok(()) => break,
-                Err(e) if attempt == 1 && is_create_race(&e) => {
+                Err(Migration::Db(e)) if attempt == 1 && is_create_race(&e) => {
                     tracing::debug!(sink = %self.describe, error = %error_detail(&e),
                         "postgres: concurrent CREATE TABLE, retrying once");
                 }
-                Err(e) => return Err(self.op_err("ensure_schema", &e)),
+                Err(Migration::Db(e)) => return Err(self.op_err("ensure_schema", &e)),
+                Err(Migration::Refused(r)) => {
+                    return Err(SinkError::Operation {
+                        sink: self.describe.clone(),
+                        operation: "ensure_schema",
+                        detail: format!("cannot migrate table {t}: {r}"),
+                    })
+                }
             }
         }
         tracing::debug!(sink = %self.describe, table = %t, "postgres: schema ready");

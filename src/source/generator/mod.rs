@@ -20,6 +20,7 @@
 mod data;
 
 use super::{Page, PageRequest, Source, SourceError};
+use crate::model::instant::{self, civil_from_days, days_from_civil, is_leap, push_uint, DAY_MS};
 use crate::model::User;
 use data::Country;
 
@@ -154,8 +155,8 @@ pub fn generate_user(seed: &str, page: u64, index: u32, source_name: &str) -> Us
         post_code,
         email,
         username,
-        dob: format_timestamp(dob_ms),
-        registered_date: format_timestamp(registered_ms),
+        dob: instant::format_millis(dob_ms),
+        registered_date: instant::format_millis(registered_ms),
         phone,
         picture,
         nat: Some(country.code.to_owned()),
@@ -240,18 +241,6 @@ fn fill_pattern(pattern: &str, rng: &mut Rng) -> String {
 // ---------------------------------------------------------------------------------------------
 // Text.
 
-/// Appends `n` in decimal, zero-padded to `width`.
-fn push_uint(out: &mut String, mut n: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut i = buf.len();
-    while n > 0 || buf.len() - i < width.max(1) {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    out.extend(buf[i..].iter().map(|&b| char::from(b)));
-}
-
 /// Appends `name` lowercased and transliterated to `[a-z0-9]` (accents stripped, `ß` → `ss`,
 /// `ø` → `o`, …); spaces, apostrophes, hyphens and unknown characters are dropped.
 fn push_ascii_lower(out: &mut String, name: &str) {
@@ -293,37 +282,6 @@ fn push_ascii_lower(out: &mut String, name: &str) {
 // Time: milliseconds since the Unix epoch, proleptic Gregorian, UTC. The reference date is fixed
 // (2026-01-01), never the clock.
 
-const DAY_MS: i64 = 86_400_000;
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
-const fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-const fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    (y, m, d)
-}
-
-const fn is_leap(y: i64) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-}
-
 /// Born 1945-01-02 … 2007-12-30: aged 18 to 80 on 2026-01-01, with room to register as an adult
 /// before the reference date.
 const DOB_MIN_MS: i64 = days_from_civil(1945, 1, 2) * DAY_MS;
@@ -361,28 +319,6 @@ fn adulthood_ms(dob_ms: i64) -> i64 {
     days_from_civil(y18, m, d) * DAY_MS + dob_ms.rem_euclid(DAY_MS)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (years 0–9999).
-fn format_timestamp(ms: i64) -> String {
-    let (y, m, d) = civil_from_days(ms.div_euclid(DAY_MS));
-    let t = ms.rem_euclid(DAY_MS) as u64;
-    let mut out = String::with_capacity(24);
-    push_uint(&mut out, y as u64, 4);
-    out.push('-');
-    push_uint(&mut out, u64::from(m), 2);
-    out.push('-');
-    push_uint(&mut out, u64::from(d), 2);
-    out.push('T');
-    push_uint(&mut out, t / 3_600_000, 2);
-    out.push(':');
-    push_uint(&mut out, t / 60_000 % 60, 2);
-    out.push(':');
-    push_uint(&mut out, t / 1000 % 60, 2);
-    out.push('.');
-    push_uint(&mut out, t % 1000, 3);
-    out.push('Z');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,20 +345,20 @@ mod tests {
 
     #[test]
     fn timestamps_format_exactly() {
-        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_timestamp(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(instant::format_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(instant::format_millis(-1), "1969-12-31T23:59:59.999Z");
         assert_eq!(
-            format_timestamp(951_827_696_688),
+            instant::format_millis(951_827_696_688),
             "2000-02-29T12:34:56.688Z"
         );
-        assert_eq!(format_timestamp(DOB_MIN_MS), "1945-01-02T00:00:00.000Z");
-        assert_eq!(format_timestamp(DOB_MAX_MS), "2007-12-30T23:59:59.999Z");
+        assert_eq!(instant::format_millis(DOB_MIN_MS), "1945-01-02T00:00:00.000Z");
+        assert_eq!(instant::format_millis(DOB_MAX_MS), "2007-12-30T23:59:59.999Z");
         assert_eq!(
-            format_timestamp(REGISTERED_MIN_MS),
+            instant::format_millis(REGISTERED_MIN_MS),
             "2002-01-01T00:00:00.000Z"
         );
         assert_eq!(
-            format_timestamp(REGISTERED_MAX_MS),
+            instant::format_millis(REGISTERED_MAX_MS),
             "2025-12-31T23:59:59.999Z"
         );
     }

@@ -5,9 +5,11 @@
 //! [`BUSY_TIMEOUT`] for locks so a verifier and a processor can share the file.
 //!
 //! Schema (`{table}` checked by [`check_table_name`]; `STRICT` tables, so SQLite enforces the
-//! column types; `id` is the lowercase hyphenated UUID text): one column per field of the User
-//! field table ([`crate::model::USER_FIELDS`]), TEXT or INTEGER by its kind, `NOT NULL` unless
-//! optional; and the offsets table:
+//! column types; SQLite has no UUID or timestamp type, so `id` is TEXT with a `CHECK` for the
+//! lowercase hyphenated UUID, and a timestamp field TEXT with a `CHECK` for the canonical
+//! ISO-8601 instant, see [`schema`]): one column per field of the User field table
+//! ([`crate::model::USER_FIELDS`]), TEXT or INTEGER by its kind, `NOT NULL` unless optional; and
+//! the offsets table:
 //!
 //! ```sql
 //! CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, source_name TEXT NOT NULL, …,
@@ -17,9 +19,12 @@
 //!     PRIMARY KEY (consumer_group, topic, "partition")) STRICT;
 //! ```
 //!
-//! A users table an older eosflow created lacks the newer optional columns (`nat`, `age` and
-//! `cell` before User v2): [`Sink::ensure_schema`] adds them (checking `pragma table_info`, inside
-//! its `BEGIN IMMEDIATE` transaction; nullable, so old rows read back `None`).
+//! A users table an older eosflow created is migrated by [`Sink::ensure_schema`] inside its
+//! `BEGIN IMMEDIATE` transaction: newer optional columns (`nat`, `age`, `cell` before User v2)
+//! are added, nullable; a table without the `CHECK`s (before native types) is rebuilt with them
+//! ([`schema`]).
+
+mod schema;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,14 +40,6 @@ use crate::model::{FieldData, FieldError, FieldKind, FieldValue, User, USER_FIEL
 
 /// How long a statement waits for another connection's lock before failing with "database is locked".
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The SQLite column type of a field kind (`STRICT` tables enforce it).
-fn column_type(kind: FieldKind) -> &'static str {
-    match kind {
-        FieldKind::Text => "TEXT",
-        FieldKind::Long | FieldKind::Int => "INTEGER",
-    }
-}
 
 /// A field value as an SQLite parameter.
 struct Param<'a>(FieldValue<'a>);
@@ -189,7 +186,7 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<User, FieldEr
         let column = i;
         i += 1;
         let data = match field.kind {
-            FieldKind::Text => r
+            FieldKind::Text | FieldKind::Timestamp => r
                 .get::<_, Option<String>>(column)
                 .map(|v| v.map(FieldData::Text)),
             FieldKind::Long => r
@@ -223,36 +220,38 @@ impl Sink for SqliteSink {
     }
 
     fn ensure_schema(&mut self) -> Result<(), SinkError> {
-        let t = &self.table;
-        let user_cols = sql::column_definitions(column_type);
+        let t = self.table.clone();
         // BEGIN IMMEDIATE takes the write lock up front (waiting up to BUSY_TIMEOUT), so two
-        // processes creating the schema at once are serialised and the second sees the tables.
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY NOT NULL, {user_cols}) STRICT;
-             {}",
-            sql::create_offsets_table(t, "TEXT", "INTEGER", "INTEGER", " STRICT")
-                + &sql::create_skipped_table(t, "TEXT", "INTEGER", "INTEGER", " STRICT")
-        );
+        // processes creating or migrating the schema at once are serialised and the second sees
+        // the tables as the first left them.
         let result = (|| {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(&sql)?;
-            // A table of an older eosflow lacks the newer (optional) columns: add them, in the
-            // same transaction (so a concurrent ensure_schema sees them all or none).
-            let present = {
-                let mut stmt = tx.prepare("SELECT name FROM pragma_table_info(?1)")?;
-                let names = stmt.query_map([t], |r| r.get::<_, String>(0))?;
-                names.collect::<rusqlite::Result<Vec<String>>>()?
-            };
-            for f in sql::missing_columns(&present) {
-                tracing::info!(table = %t, column = f.name, "sqlite: adding a column");
-                let ty = column_type(f.kind);
-                tx.execute_batch(&format!("ALTER TABLE {t} ADD COLUMN {} {ty}", f.name))?;
+            // A table of an older eosflow is brought to this build's columns first, in the same
+            // transaction (so a concurrent ensure_schema sees it all or none).
+            let steps = schema::migrate(&tx, &t)?;
+            if !steps.is_empty() {
+                tracing::info!(table = %t, ?steps, "sqlite: migrated the users table");
             }
-            tx.commit()
+            tx.execute_batch(&format!(
+                "{}
+                 {}",
+                schema::create_users(&t),
+                sql::create_offsets_table(&t, "TEXT", "INTEGER", "INTEGER", " STRICT")
+                    + &sql::create_skipped_table(&t, "TEXT", "INTEGER", "INTEGER", " STRICT")
+            ))?;
+            tx.commit()?;
+            Ok(())
         })();
-        result.map_err(|e| self.op_err("ensure_schema", e))?;
+        result.map_err(|e| match e {
+            schema::Migration::Db(e) => self.op_err("ensure_schema", e),
+            schema::Migration::Refused(r) => SinkError::Operation {
+                sink: self.describe(),
+                operation: "ensure_schema",
+                detail: format!("cannot migrate table {t}: {r}"),
+            },
+        })?;
         tracing::debug!(sink = %self.describe(), table = %t, "sqlite: schema ready");
         Ok(())
     }

@@ -1,0 +1,248 @@
+//! The SQLite users table: its column types, the `CHECK`s that make `TEXT` hold only what a native
+//! type would (a canonical ISO-8601 instant, a lowercase hyphenated UUID), and the migration of a
+//! table an older eosflow created ([`crate::sink::migrate`]).
+//!
+//! SQLite cannot change a column's type or add a `CHECK` to an existing column, so a table whose
+//! `id` or timestamp columns lack their `CHECK` is rebuilt: in one `BEGIN IMMEDIATE` transaction
+//! a new table is created, every row copied (timestamps in their canonical form, the same
+//! instant), the old table dropped and the new one renamed. Optional columns alone are added
+//! with `ALTER TABLE … ADD COLUMN`.
+
+use rusqlite::{OptionalExtension, Transaction};
+
+use crate::model::{Field, FieldKind, USER_FIELDS};
+use crate::sink::migrate::{self, Change, ColumnTypes, PresentColumn, Refusal, Target};
+use crate::sink::sql;
+
+/// `strftime`'s form of the canonical instant: the same text for a canonical value.
+const CANONICAL: &str = "%Y-%m-%dT%H:%M:%fZ";
+
+/// The catalogue names [`migrate::plan`] compares: a `TEXT` column with the `CHECK` of a
+/// timestamp or a UUID is one of these; a plain one is `text`.
+const TIMESTAMP_TEXT: &str = "text check timestamp";
+const UUID_TEXT: &str = "text check uuid";
+
+/// The type name of a kind's column.
+fn type_name(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Text => "text",
+        FieldKind::Long | FieldKind::Int => "integer",
+        FieldKind::Timestamp => TIMESTAMP_TEXT,
+    }
+}
+
+/// The `CHECK` a column of type `name` carries (None for plain columns).
+fn check(column: &str, name: &str) -> Option<String> {
+    match name {
+        TIMESTAMP_TEXT => Some(format!(
+            "CHECK (strftime('{CANONICAL}', {column}) IS {column})"
+        )),
+        UUID_TEXT => {
+            let hex = |n: usize| "[0-9a-f]".repeat(n);
+            let pattern = [8, 4, 4, 4, 12].map(hex).join("-");
+            Some(format!("CHECK ({column} GLOB '{pattern}')"))
+        }
+        _ => None,
+    }
+}
+
+/// A column's DDL type with its `CHECK`: `TEXT CHECK (…)`, `INTEGER`.
+fn ddl_type(column: &str, name: &str) -> String {
+    let base = if name == "integer" { "INTEGER" } else { "TEXT" };
+    match check(column, name) {
+        Some(c) => format!("{base} {c}"),
+        None => base.to_string(),
+    }
+}
+
+/// SQLite's side of a migration plan.
+struct Types;
+
+impl ColumnTypes for Types {
+    fn id_type(&self) -> &'static str {
+        UUID_TEXT
+    }
+    fn column_type(&self, kind: FieldKind) -> &'static str {
+        type_name(kind)
+    }
+    fn convertible(&self, target: Target, from: &str, to: &'static str) -> Result<(), String> {
+        match (from, to) {
+            // Every row is copied through the CHECK: a value it refuses stops the migration.
+            ("text", TIMESTAMP_TEXT | UUID_TEXT) => Ok(()),
+            _ => Err(format!(
+                "eosflow converts only unchecked text to checked timestamp or UUID text; {} \
+                 would need a new table",
+                target.name()
+            )),
+        }
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` of the users table `t` (or another name, for a rebuild).
+pub(super) fn create_users(t: &str) -> String {
+    let user_cols = sql::column_definitions(|f: &Field| ddl_type(f.name, type_name(f.kind)));
+    format!(
+        "CREATE TABLE IF NOT EXISTS {t} (id {} PRIMARY KEY NOT NULL, {user_cols}) STRICT;",
+        ddl_type("id", UUID_TEXT)
+    )
+}
+
+/// The users table's columns, typed as [`Types`] names them (none when it does not exist).
+fn present_columns(tx: &Transaction<'_>, t: &str) -> rusqlite::Result<Vec<PresentColumn>> {
+    let create: Option<String> = tx
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [t],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(create) = create else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = tx.prepare("SELECT name, type FROM pragma_table_info(?1)")?;
+    let columns = stmt.query_map([t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    columns
+        .map(|c| {
+            let (name, ty) = c?;
+            let checked = [TIMESTAMP_TEXT, UUID_TEXT]
+                .into_iter()
+                .find(|n| check(&name, n).is_some_and(|c| create.contains(&c)));
+            Ok(PresentColumn::new(name, checked.unwrap_or(&ty)))
+        })
+        .collect()
+}
+
+/// Why the users table could not be brought up to date.
+pub(super) enum Migration {
+    Db(rusqlite::Error),
+    Refused(Refusal),
+}
+
+impl From<rusqlite::Error> for Migration {
+    fn from(e: rusqlite::Error) -> Self {
+        Migration::Db(e)
+    }
+}
+
+/// The migration the users table `t` needs (empty when it is up to date or absent).
+pub(super) fn plan(tx: &Transaction<'_>, t: &str) -> Result<Vec<Change>, Migration> {
+    let present = present_columns(tx, t)?;
+    if present.is_empty() {
+        return Ok(Vec::new());
+    }
+    migrate::plan(&Types, &present).map_err(Migration::Refused)
+}
+
+/// The statements that apply `changes` to table `t`.
+pub(super) fn ddl(t: &str, changes: &[Change]) -> Vec<String> {
+    if changes.iter().all(|c| matches!(c, Change::Add { .. })) {
+        return changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Add { field, ty } => Some(format!(
+                    "ALTER TABLE {t} ADD COLUMN {} {}",
+                    field.name,
+                    ddl_type(field.name, ty)
+                )),
+                Change::Retype { .. } => None,
+            })
+            .collect();
+    }
+    // A rebuild: every column of the new table from the old one (canonical instants), or NULL
+    // when the old table lacks it.
+    let added = |name: &str| {
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::Add { field, .. } if field.name == name))
+    };
+    let values: Vec<String> = USER_FIELDS
+        .iter()
+        .map(|f| match f.kind {
+            _ if added(f.name) => "NULL".to_string(),
+            FieldKind::Timestamp => format!("strftime('{CANONICAL}', {0})", f.name),
+            _ => f.name.to_string(),
+        })
+        .collect();
+    let next = format!("{t}_migrating");
+    vec![
+        create_users(&next),
+        format!(
+            "INSERT INTO {next} (id, {}) SELECT id, {} FROM {t}",
+            sql::columns(),
+            values.join(", ")
+        ),
+        format!("DROP TABLE {t}"),
+        format!("ALTER TABLE {next} RENAME TO {t}"),
+    ]
+}
+
+/// Apply the migration of `t` inside `tx`; before a rebuild, refuse a table holding a timestamp
+/// finer than a millisecond (its canonical form would change it), naming the row.
+pub(super) fn migrate(tx: &Transaction<'_>, t: &str) -> Result<Vec<String>, Migration> {
+    let changes = plan(tx, t)?;
+    for change in &changes {
+        if let Change::Retype {
+            target: Target::Field(f),
+            to: TIMESTAMP_TEXT,
+            ..
+        } = change
+        {
+            let c = f.name;
+            let finer: Option<(String, String)> = tx
+                .query_row(
+                    &format!("SELECT id, {c} FROM {t} WHERE {c} GLOB '*.[0-9][0-9][0-9][0-9]*' LIMIT 1"),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((id, value)) = finer {
+                return Err(Migration::Refused(Refusal::Unconvertible {
+                    column: c,
+                    from: "text".into(),
+                    to: TIMESTAMP_TEXT,
+                    why: format!("row {id} holds {value:?}, finer than a millisecond"),
+                }));
+            }
+        }
+    }
+    let steps = ddl(t, &changes);
+    for step in &steps {
+        tx.execute_batch(step)?;
+    }
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_accept_canonical_values_only() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(&create_users("u")).unwrap();
+        let cols = sql::columns();
+        let insert = |id: &str, dob: &str| {
+            let values: Vec<String> = USER_FIELDS
+                .iter()
+                .map(|f| match (f.name, f.kind) {
+                    ("dob", _) => format!("'{dob}'"),
+                    (_, FieldKind::Timestamp) => "'2020-01-01T00:00:00.000Z'".into(),
+                    (_, FieldKind::Text) => "'x'".into(),
+                    _ => "1".into(),
+                })
+                .collect();
+            conn.execute(
+                &format!("INSERT INTO u (id, {cols}) VALUES ('{id}', {})", values.join(", ")),
+                [],
+            )
+        };
+        let id = "9d9faead-e24d-588e-8d49-a1bd25871db7";
+        assert!(insert(id, "1990-01-02T03:04:05.678Z").is_ok());
+        for bad in ["1990-01-02T03:04:05Z", "1990-02-30T03:04:05.678Z", "yesterday"] {
+            let e = insert("9d9faead-e24d-588e-8d49-a1bd25871db8", bad).unwrap_err();
+            assert!(e.to_string().contains("CHECK constraint failed"), "{bad}: {e}");
+        }
+        let e = insert("9D9FAEAD-E24D-588E-8D49-A1BD25871DB9", "1990-01-02T03:04:05.678Z");
+        assert!(e.unwrap_err().to_string().contains("CHECK"));
+    }
+}
