@@ -310,6 +310,83 @@ fn large_batch_commits(b: &dyn Backend) {
     assert_stored(s.as_mut(), &r2);
 }
 
+/// A table as the release before native types left it (text timestamps; in SQLite an unchecked
+/// text id) is migrated by `ensure_schema`, concurrently from three connections: no row lost, every
+/// row the same (a timestamp without milliseconds reads back in the canonical form, the same
+/// instant), the columns native (PostgreSQL `timestamptz`, SQLite checked text; Cassandra, which
+/// never changes a column's type, keeps text and goes on writing it), and new rows land.
+fn ensure_schema_migrates_the_release_before_native_types(b: &dyn Backend) {
+    let mut old: Vec<Row> = rows("nt", 0..30, "")
+        .into_iter()
+        .map(|r| Row::new(as_v1(&r.user)))
+        .collect();
+    b.create_v1_tables(&old);
+    b.add_release_v2_columns();
+    let before = b.dob_storage();
+    // Values the release accepted: no fraction, one digit of fraction.
+    b.set_text(old[0].id, "dob", "1980-05-06T07:08:09Z");
+    b.set_text(old[1].id, "registered_date", "2010-01-02T03:04:05.6Z");
+    old[0].user.dob = "1980-05-06T07:08:09.000Z".into();
+    old[1].user.registered_date = "2010-01-02T03:04:05.600Z".into();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| b.open().ensure_schema()))
+            .collect();
+        for h in handles {
+            h.join().expect("thread").expect("concurrent migration");
+        }
+    });
+    let mut s = ready(b);
+    assert_eq!(
+        s.id_counts().expect("id_counts").len(),
+        old.len(),
+        "no row lost"
+    );
+    assert_stored(s.as_mut(), &old);
+    match (b.name(), b.dob_storage()) {
+        ("postgres", Some(ty)) => assert_eq!(ty, "timestamp with time zone", "{before:?}"),
+        ("sqlite", Some(ty)) => {
+            assert!(!before.unwrap_or_default().contains("CHECK"));
+            assert!(ty.contains("CHECK (strftime("), "{ty}");
+        }
+        (name, ty) => assert!(name == "cassandra" && ty.is_none(), "{name}: {ty:?}"),
+    }
+    let new = rows("nt", 30..40, "");
+    s.commit(&batch("g", "t", new.clone(), &[(0, 40)]))
+        .expect("commit into the migrated table");
+    assert_stored(b.open().as_mut(), &new);
+    assert_stored(b.open().as_mut(), &old);
+}
+
+/// A stored timestamp finer than a millisecond (the release before native types accepted up to
+/// nanoseconds) cannot become a native column unchanged: `ensure_schema` refuses, naming the
+/// table, the column and the row, and leaves the table as it was.
+fn a_migration_that_would_change_a_value_is_refused(b: &dyn Backend) {
+    let old: Vec<Row> = rows("fine", 0..5, "")
+        .into_iter()
+        .map(|r| Row::new(as_v1(&r.user)))
+        .collect();
+    b.create_v1_tables(&old);
+    b.add_release_v2_columns();
+    let before = b.dob_storage();
+    b.set_text(old[3].id, "dob", "1980-05-06T07:08:09.123456Z");
+    let e = b
+        .open()
+        .ensure_schema()
+        .expect_err("a value finer than a millisecond")
+        .to_string();
+    assert!(
+        e.contains("cannot migrate table")
+            && e.contains("column dob")
+            && e.contains(&old[3].id.to_string()),
+        "{e}"
+    );
+    assert_eq!(b.dob_storage(), before, "the table is left as it was");
+    b.set_text(old[3].id, "dob", &old[3].user.dob);
+    let mut s = ready(b);
+    assert_stored(s.as_mut(), &old);
+}
+
 /// A table created before User v2 (old DDL, old rows) is migrated by `ensure_schema`: the old
 /// rows read back with the v2 fields `None`, new rows store them, and migrating again (also
 /// concurrently, from other connections) is a no-op.
@@ -505,9 +582,14 @@ contract_suite!(
     tables_reports_what_exists,
     large_batch_commits,
     ensure_schema_migrates_a_v1_table,
+    ensure_schema_migrates_the_release_before_native_types,
     ],
     // Rows and offsets in one transaction (the SQL sinks).
-    transactional: [failed_row_leaves_nothing, failed_offsets_leave_no_rows],
+    transactional: [
+        failed_row_leaves_nothing,
+        failed_offsets_leave_no_rows,
+        a_migration_that_would_change_a_value_is_refused,
+    ],
     // Rows first, then offsets; replays converge (Cassandra).
     idempotent: [failed_row_keeps_offsets, failed_offsets_leave_rows_ahead],
 );

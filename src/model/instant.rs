@@ -40,7 +40,6 @@ pub const fn is_leap(y: i64) -> bool {
     y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
 }
 
-
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (years 0–9999).
 pub fn format_millis(ms: i64) -> String {
     let (y, m, d) = civil_from_days(ms.div_euclid(DAY_MS));
@@ -62,7 +61,6 @@ pub fn format_millis(ms: i64) -> String {
     out.push('Z');
     out
 }
-
 
 /// An instant as comparable parts: `(year, month, day, hour, minute, second, nanosecond)`.
 pub type Timestamp = (u16, u8, u8, u8, u8, u8, u32);
@@ -128,7 +126,6 @@ pub fn push_uint(out: &mut String, mut n: u64, width: usize) {
     out.extend(buf[i..].iter().map(|&b| char::from(b)));
 }
 
-
 /// Milliseconds since the Unix epoch of a timestamp `parse_timestamp` accepts; an error saying
 /// why when it does not parse or is finer than a millisecond.
 pub fn to_millis(s: &str) -> Result<i64, String> {
@@ -163,7 +160,14 @@ mod tests {
             canonical("2024-02-29T23:59:59.1Z").as_deref(),
             Ok("2024-02-29T23:59:59.100Z")
         );
-        for ms in [-2_000_000_000_000, -1, 0, 1, 946_684_800_500, 4_102_444_799_999] {
+        for ms in [
+            -2_000_000_000_000,
+            -1,
+            0,
+            1,
+            946_684_800_500,
+            4_102_444_799_999,
+        ] {
             assert_eq!(to_millis(&format_millis(ms)), Ok(ms), "{ms}");
         }
         assert!(to_millis("2024-02-29T23:59:59.1234Z")

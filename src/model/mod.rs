@@ -26,7 +26,8 @@ use uuid::Uuid;
 
 use fields::user_record;
 pub use fields::{
-    instant_companion, Field, FieldData, FieldError, FieldKind, FieldType, FieldValue, INSTANT_SUFFIX,
+    instant_companion, Field, FieldData, FieldError, FieldKind, FieldType, FieldValue,
+    INSTANT_SUFFIX,
 };
 
 /// The namespace of every eosflow row key: `UUIDv5(NAMESPACE_URL, "urn:eosflow:user-identity")`.

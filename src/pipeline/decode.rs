@@ -17,9 +17,9 @@ use tracing::warn;
 
 use crate::avro::plan::Plan;
 use crate::avro::{unframe, CodecError, WireError, WriterChecks};
+use crate::model::instant::{canonical, to_millis};
 use crate::model::User;
 use crate::registry::client::{RegistryClient, RegistryError};
-use crate::model::instant::{canonical, to_millis};
 use crate::source::randomuser::{email_problem, phone_problem, GENDERS};
 
 /// Why a record cannot become a row.

@@ -119,7 +119,11 @@ pub fn plan(types: &dyn ColumnTypes, present: &[PresentColumn]) -> Result<Vec<Ch
     // the missing ones.
     for field in &USER_FIELDS {
         if let Some(column) = find(field.name) {
-            changes.extend(retype(Target::Field(field), types.column_type(field.kind), column)?);
+            changes.extend(retype(
+                Target::Field(field),
+                types.column_type(field.kind),
+                column,
+            )?);
         }
     }
     for field in &USER_FIELDS {

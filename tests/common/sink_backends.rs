@@ -76,6 +76,13 @@ pub trait Backend: Sync {
     /// Creates the tables as eosflow did before User v2 (no `nat`, `age`, `cell`; the old DDL,
     /// by hand) and stores `rows` in it, their v1 columns only.
     fn create_v1_tables(&self, rows: &[Row]);
+    /// Runs what the release before native types ran on such a table (`ensure_schema` adding
+    /// `nat`, `age` and `cell` with its types): the table that release leaves.
+    fn add_release_v2_columns(&self);
+    /// Sets a text column of one row by hand (a value an older release may have stored).
+    fn set_text(&self, id: uuid::Uuid, column: &str, value: &str);
+    /// How the `dob` column is stored, as the catalogue says (None: not asked, Cassandra).
+    fn dob_storage(&self) -> Option<String>;
 }
 
 /// The users columns of User v1 (after `id`), from the field table and the v1 schema.
@@ -120,6 +127,39 @@ impl SqliteBackend {
 }
 
 impl Backend for SqliteBackend {
+    fn add_release_v2_columns(&self) {
+        let t = &self.table;
+        self.raw()
+            .execute_batch(&format!(
+                "ALTER TABLE {t} ADD COLUMN nat TEXT; ALTER TABLE {t} ADD COLUMN age INTEGER; \
+                 ALTER TABLE {t} ADD COLUMN cell TEXT;"
+            ))
+            .expect("the release's v2 columns");
+    }
+    fn set_text(&self, id: uuid::Uuid, column: &str, value: &str) {
+        let sql = format!("UPDATE {} SET {column} = ?1 WHERE id = ?2", self.table);
+        let n = self
+            .raw()
+            .execute(&sql, rusqlite::params![value, id.hyphenated().to_string()])
+            .expect("set_text");
+        assert_eq!(n, 1, "set_text: row {id}");
+    }
+    fn dob_storage(&self) -> Option<String> {
+        let sql: String = self
+            .raw()
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [&self.table],
+                |r| r.get(0),
+            )
+            .expect("users table");
+        let dob = sql
+            .split(", dob ")
+            .nth(1)?
+            .split(", registered_date")
+            .next()?;
+        Some(dob.to_string())
+    }
     fn name(&self) -> &'static str {
         "sqlite"
     }
@@ -257,6 +297,31 @@ impl Drop for PgBackend {
 }
 
 impl Backend for PgBackend {
+    fn add_release_v2_columns(&self) {
+        let t = &self.table;
+        self.raw()
+            .batch_execute(&format!(
+                "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS nat TEXT, \
+                 ADD COLUMN IF NOT EXISTS age INTEGER, ADD COLUMN IF NOT EXISTS cell TEXT"
+            ))
+            .expect("the release's v2 columns");
+    }
+    fn set_text(&self, id: uuid::Uuid, column: &str, value: &str) {
+        let sql = format!("UPDATE {} SET {column} = $1 WHERE id = $2", self.table);
+        let n = self.raw().execute(&sql, &[&value, &id]).expect("set_text");
+        assert_eq!(n, 1, "set_text: row {id}");
+    }
+    fn dob_storage(&self) -> Option<String> {
+        let row = self
+            .raw()
+            .query_one(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+                 WHERE attrelid = to_regclass($1) AND attname = 'dob'",
+                &[&self.table],
+            )
+            .expect("dob column");
+        Some(row.get(0))
+    }
     fn name(&self) -> &'static str {
         "postgres"
     }
@@ -467,6 +532,27 @@ impl Drop for CassandraBackend {
 }
 
 impl Backend for CassandraBackend {
+    fn add_release_v2_columns(&self) {
+        let users = self.cql().users();
+        for (c, t) in [("nat", "text"), ("age", "int"), ("cell", "text")] {
+            self.raw
+                .cql(&format!("ALTER TABLE {users} ADD {c} {t}"))
+                .expect("the release's v2 columns");
+        }
+    }
+    fn set_text(&self, id: uuid::Uuid, column: &str, value: &str) {
+        use scylla::value::CqlValue;
+        self.raw.cql_with(
+            &format!(
+                "UPDATE {} SET {column} = ? WHERE id = ?",
+                self.cql().users()
+            ),
+            vec![CqlValue::Text(value.to_string()), CqlValue::Uuid(id)],
+        );
+    }
+    fn dob_storage(&self) -> Option<String> {
+        None
+    }
     fn name(&self) -> &'static str {
         "cassandra"
     }

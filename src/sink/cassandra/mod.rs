@@ -138,8 +138,8 @@ pub use config::{
 };
 use driver::{attempt_error, error_chain, permanent, prepare_attempt_error, tls_context};
 use ops::{advance_offsets, prepare, read_offsets, scan_ids, Prepared, Stmt};
-use statements::{instant_columns, missing_columns, row_values, user_from_values, Cql};
 pub use statements::InstantColumns;
+use statements::{instant_columns, missing_columns, row_values, user_from_values, Cql};
 use write::{with_retries, write_all, Failed, Retry, WriteStats};
 
 use super::{IdCounts, Row, Sink, SinkBatch, SinkError, SkippedRange, Tables};

@@ -90,7 +90,9 @@ fn to_cql(
 ) -> Result<Option<CqlValue>, String> {
     Ok(match value {
         FieldValue::Null => None,
-        FieldValue::Text(s) if kind == FieldKind::Timestamp && instants == InstantColumns::Native => {
+        FieldValue::Text(s)
+            if kind == FieldKind::Timestamp && instants == InstantColumns::Native =>
+        {
             Some(CqlValue::Timestamp(CqlTimestamp(to_millis(s)?)))
         }
         FieldValue::Text(s) => Some(CqlValue::Text(s.to_string())),
@@ -103,10 +105,9 @@ fn to_cql(
 fn from_cql(kind: FieldKind, value: Option<CqlValue>) -> Result<FieldData, String> {
     Ok(match (kind, value) {
         (_, None) => FieldData::Null,
-        (
-            FieldKind::Text | FieldKind::Timestamp,
-            Some(CqlValue::Text(s) | CqlValue::Ascii(s)),
-        ) => FieldData::Text(s),
+        (FieldKind::Text | FieldKind::Timestamp, Some(CqlValue::Text(s) | CqlValue::Ascii(s))) => {
+            FieldData::Text(s)
+        }
         (FieldKind::Timestamp, Some(CqlValue::Timestamp(t))) => FieldData::Text(format_millis(t.0)),
         (FieldKind::Long, Some(CqlValue::BigInt(n))) => FieldData::Long(n),
         (FieldKind::Int, Some(CqlValue::Int(n))) => FieldData::Int(n),
@@ -400,7 +401,10 @@ mod tests {
             let v = user_values(&u, instants).expect("convertible");
             assert_eq!(user_from_values(v).expect("round trip"), u);
         }
-        let dob = USER_FIELDS.iter().position(|f| f.name == "dob").expect("dob");
+        let dob = USER_FIELDS
+            .iter()
+            .position(|f| f.name == "dob")
+            .expect("dob");
         assert_eq!(
             native(&u)[dob],
             Some(CqlValue::Timestamp(CqlTimestamp(

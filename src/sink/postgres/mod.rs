@@ -38,10 +38,10 @@ use uuid::Uuid;
 
 use super::migrate::{self, Change, PresentColumn, Refusal};
 use super::{check_table_name, sql, IdCounts, Sink, SinkBatch, SinkError, SkippedRange, Tables};
-use types::column_type;
 use crate::core::processor::Skipped;
 use crate::model::{FieldData, FieldError, FieldKind, User};
 use crate::secret::{redact_url, scrub_with, url_secrets};
+use types::column_type;
 
 /// Connect timeout used when the URL does not set `connect_timeout`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -184,7 +184,9 @@ impl PostgresSink {
         tx.batch_execute(&format!("LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE"))?;
         let changes = present_columns(&mut tx, &t)
             .map_err(Migration::Db)
-            .and_then(|present| migrate::plan(&types::Types, &present).map_err(Migration::Refused))?;
+            .and_then(|present| {
+                migrate::plan(&types::Types, &present).map_err(Migration::Refused)
+            })?;
         if changes.is_empty() {
             // Another processor migrated it while this one waited for the lock.
             return Ok(tx.commit()?);
@@ -291,7 +293,12 @@ fn present_columns(
             &[&table],
         )?
         .iter()
-        .map(|r| Ok(PresentColumn::new(r.try_get::<_, String>(0)?, r.try_get::<_, String>(1)?)))
+        .map(|r| {
+            Ok(PresentColumn::new(
+                r.try_get::<_, String>(0)?,
+                r.try_get::<_, String>(1)?,
+            ))
+        })
         .collect()
 }
 

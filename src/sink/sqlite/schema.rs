@@ -100,7 +100,9 @@ fn present_columns(tx: &Transaction<'_>, t: &str) -> rusqlite::Result<Vec<Presen
         return Ok(Vec::new());
     };
     let mut stmt = tx.prepare("SELECT name, type FROM pragma_table_info(?1)")?;
-    let columns = stmt.query_map([t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let columns = stmt.query_map([t], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
     columns
         .map(|c| {
             let (name, ty) = c?;
@@ -190,7 +192,9 @@ pub(super) fn migrate(tx: &Transaction<'_>, t: &str) -> Result<Vec<String>, Migr
             let c = f.name;
             let finer: Option<(String, String)> = tx
                 .query_row(
-                    &format!("SELECT id, {c} FROM {t} WHERE {c} GLOB '*.[0-9][0-9][0-9][0-9]*' LIMIT 1"),
+                    &format!(
+                        "SELECT id, {c} FROM {t} WHERE {c} GLOB '*.[0-9][0-9][0-9][0-9]*' LIMIT 1"
+                    ),
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
@@ -232,17 +236,30 @@ mod tests {
                 })
                 .collect();
             conn.execute(
-                &format!("INSERT INTO u (id, {cols}) VALUES ('{id}', {})", values.join(", ")),
+                &format!(
+                    "INSERT INTO u (id, {cols}) VALUES ('{id}', {})",
+                    values.join(", ")
+                ),
                 [],
             )
         };
         let id = "9d9faead-e24d-588e-8d49-a1bd25871db7";
         assert!(insert(id, "1990-01-02T03:04:05.678Z").is_ok());
-        for bad in ["1990-01-02T03:04:05Z", "1990-02-30T03:04:05.678Z", "yesterday"] {
+        for bad in [
+            "1990-01-02T03:04:05Z",
+            "1990-02-30T03:04:05.678Z",
+            "yesterday",
+        ] {
             let e = insert("9d9faead-e24d-588e-8d49-a1bd25871db8", bad).unwrap_err();
-            assert!(e.to_string().contains("CHECK constraint failed"), "{bad}: {e}");
+            assert!(
+                e.to_string().contains("CHECK constraint failed"),
+                "{bad}: {e}"
+            );
         }
-        let e = insert("9D9FAEAD-E24D-588E-8D49-A1BD25871DB9", "1990-01-02T03:04:05.678Z");
+        let e = insert(
+            "9D9FAEAD-E24D-588E-8D49-A1BD25871DB9",
+            "1990-01-02T03:04:05.678Z",
+        );
         assert!(e.unwrap_err().to_string().contains("CHECK"));
     }
 }

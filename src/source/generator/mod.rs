@@ -351,8 +351,14 @@ mod tests {
             instant::format_millis(951_827_696_688),
             "2000-02-29T12:34:56.688Z"
         );
-        assert_eq!(instant::format_millis(DOB_MIN_MS), "1945-01-02T00:00:00.000Z");
-        assert_eq!(instant::format_millis(DOB_MAX_MS), "2007-12-30T23:59:59.999Z");
+        assert_eq!(
+            instant::format_millis(DOB_MIN_MS),
+            "1945-01-02T00:00:00.000Z"
+        );
+        assert_eq!(
+            instant::format_millis(DOB_MAX_MS),
+            "2007-12-30T23:59:59.999Z"
+        );
         assert_eq!(
             instant::format_millis(REGISTERED_MIN_MS),
             "2002-01-01T00:00:00.000Z"
