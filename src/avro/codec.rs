@@ -5,7 +5,8 @@ use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
 
-use crate::model::{FieldValue, User, USER_FIELDS};
+use crate::model::instant::to_millis;
+use crate::model::{instant_companion, FieldValue, User, USER_FIELDS};
 
 /// Errors converting between [`User`] and Avro bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +47,11 @@ pub fn encode_user(schema: &Schema, user: &User) -> Result<Vec<u8>, CodecError> 
         let value = match take_field(&mut available, &field.name) {
             Some(value) => fit(value, &field.schema)
                 .map_err(|e| err(format!("field {:?}: {e}", field.name)))?,
+            None if instant_companion(&field.name).is_some() => fit(
+                companion_value(user, &field.name).map_err(&err)?,
+                &field.schema,
+            )
+            .map_err(|e| err(format!("field {:?}: {e}", field.name)))?,
             None => match &field.default {
                 Some(default) => default_value(default, &field.schema)
                     .map_err(|e| err(format!("default of field {:?}: {e}", field.name)))?,
@@ -83,7 +89,7 @@ fn encode_flat_record(fields: &[(String, Value)]) -> Option<Vec<u8>> {
             Value::Null => {}
             Value::Boolean(b) => out.push(u8::from(*b)),
             Value::Int(v) => zigzag(i64::from(*v), out),
-            Value::Long(v) => zigzag(*v, out),
+            Value::Long(v) | Value::TimestampMillis(v) => zigzag(*v, out),
             Value::String(s) => {
                 zigzag(i64::try_from(s.len()).ok()?, out);
                 out.extend_from_slice(s.as_bytes());
@@ -137,7 +143,24 @@ fn same_kind(value: &Value, schema: &Schema) -> bool {
             | (Value::String(_), Schema::String)
             | (Value::Int(_), Schema::Int)
             | (Value::Long(_), Schema::Long)
+            | (Value::TimestampMillis(_), Schema::TimestampMillis)
     )
+}
+
+/// The value of the `timestamp-millis` companion `name` of a timestamp field (`dob_ms`): the
+/// field's instant.
+fn companion_value(user: &User, name: &str) -> Result<Value, String> {
+    let (slot, field) =
+        instant_companion(name).ok_or_else(|| format!("{name} is no timestamp's companion"))?;
+    match user.values()[slot] {
+        FieldValue::Text(s) => to_millis(s)
+            .map(Value::TimestampMillis)
+            .map_err(|e| format!("field {}: {e}", field.name)),
+        other => Err(format!(
+            "field {}: {other:?} is not a timestamp",
+            field.name
+        )),
+    }
 }
 
 /// `value` as a datum of `schema`: wrapped in the matching union branch, or resolved (promotions).
@@ -251,13 +274,37 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn newest_schema_is_v2_and_to_value_fills_it() {
-        assert_eq!(crate::avro::history::newest_user_schema().version, 2);
+    fn newest_schema_is_v3_and_to_value_fills_v2() {
+        assert_eq!(crate::avro::history::newest_user_schema().version, 3);
         let value = to_value(&sample());
-        assert!(value.validate(newest_parsed()), "{value:?}");
+        assert!(value.validate(&parsed(2)), "{value:?}");
         let mut none = sample();
         (none.nat, none.age, none.cell, none.external_id) = (None, None, None, None);
-        assert!(to_value(&none).validate(newest_parsed()));
+        assert!(to_value(&none).validate(&parsed(2)));
+    }
+
+    #[test]
+    fn v3_carries_each_timestamp_as_timestamp_millis_too() {
+        let u = sample();
+        let body = encode_user(newest_parsed(), &u).expect("encode v3");
+        let mut reader = &body[..];
+        let value = apache_avro::from_avro_datum(newest_parsed(), &mut reader, None).expect("v3");
+        let Value::Record(fields) = value else {
+            panic!("a record")
+        };
+        let ms = |name: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let dob = crate::model::instant::to_millis(&u.dob).expect("sample dob");
+        assert_eq!(
+            ms("dob_ms"),
+            Some(Value::Union(1, Box::new(Value::TimestampMillis(dob))))
+        );
+        assert_eq!(ms("dob"), Some(Value::String(u.dob.clone())));
+        assert_eq!(decode_user(newest_parsed(), newest_parsed(), &body), Ok(u));
     }
 
     #[test]

@@ -15,7 +15,8 @@
 use apache_avro::Schema;
 
 use super::codec::{encode_user, zigzag, CodecError};
-use crate::model::{FieldKind, FieldValue, User, USER_FIELDS};
+use crate::model::instant::to_millis;
+use crate::model::{instant_companion, FieldKind, FieldValue, User, USER_FIELDS};
 
 /// How one schema field is written.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +25,8 @@ struct Step {
     slot: usize,
     /// In a union: the branch of a value, and the branch of a null (None: a null does not fit).
     branch: Option<(u32, Option<u32>)>,
+    /// The `timestamp-millis` companion of the timestamp field in `slot` (`dob_ms`): its instant.
+    instant: bool,
 }
 
 /// Encodes users as framed Avro datums of one schema.
@@ -82,12 +85,18 @@ fn compile(schema: &Schema) -> Option<Vec<Step>> {
         .fields
         .iter()
         .map(|field| {
-            let slot = USER_FIELDS.iter().position(|f| f.name == field.name)?;
-            let kind = USER_FIELDS[slot].kind;
+            let (slot, instant) = match USER_FIELDS.iter().position(|f| f.name == field.name) {
+                Some(slot) => (slot, false),
+                None => (instant_companion(&field.name)?.0, true),
+            };
+            let fits = |schema: &Schema| match instant {
+                true => matches!(schema, Schema::TimestampMillis),
+                false => same_kind(USER_FIELDS[slot].kind, schema),
+            };
             match &field.schema {
                 Schema::Union(union) => {
                     let variants = union.variants();
-                    let value = variants.iter().position(|v| same_kind(kind, v))?;
+                    let value = variants.iter().position(fits)?;
                     let null = variants.iter().position(|v| matches!(v, Schema::Null));
                     Some(Step {
                         slot,
@@ -95,9 +104,14 @@ fn compile(schema: &Schema) -> Option<Vec<Step>> {
                             u32::try_from(value).ok()?,
                             null.and_then(|n| u32::try_from(n).ok()),
                         )),
+                        instant,
                     })
                 }
-                plain if same_kind(kind, plain) => Some(Step { slot, branch: None }),
+                plain if fits(plain) => Some(Step {
+                    slot,
+                    branch: None,
+                    instant,
+                }),
                 _ => None,
             }
         })
@@ -128,6 +142,7 @@ fn write(plan: &[Step], values: &[FieldValue<'_>], out: &mut Vec<u8>) -> Option<
             (_, None) => {}
         }
         match *value {
+            FieldValue::Text(s) if step.instant => zigzag(to_millis(s).ok()?, out),
             FieldValue::Text(s) => {
                 zigzag(i64::try_from(s.len()).ok()?, out);
                 out.extend_from_slice(s.as_bytes());

@@ -28,6 +28,11 @@ const HISTORY: &[SchemaFile] = &[
         version: 2,
         text: include_str!("../../avro/user.v2.avsc"),
     },
+    SchemaFile {
+        name: "user.v3.avsc",
+        version: 3,
+        text: include_str!("../../avro/user.v3.avsc"),
+    },
 ];
 
 impl SchemaFile {

@@ -18,7 +18,7 @@ use apache_avro::Schema;
 
 use super::codec::CodecError;
 use super::user_map::user_field_of;
-use crate::model::{FieldData, User, USER_FIELDS};
+use crate::model::{instant_companion, FieldData, User, USER_FIELDS};
 use crate::schema::Type;
 
 #[cfg(test)]
@@ -80,7 +80,9 @@ fn prim(schema: &Schema) -> Option<Type> {
         | Schema::Float
         | Schema::Double
         | Schema::Bytes
-        | Schema::String => Type::of(schema),
+        | Schema::String
+        // A long on the wire: read as one, skipped as one (the companion of a timestamp).
+        | Schema::TimestampMillis => Type::of(schema),
         _ => None,
     }
 }
@@ -176,6 +178,11 @@ fn compile(writer: &Schema, reader: &Schema) -> Option<Compiled> {
     let mut reads: Vec<Option<(&RecordField, usize)>> = vec![None; ws.fields.len()];
     let mut defaults = Vec::new();
     for rf in &rs.fields {
+        // A timestamp's `timestamp-millis` companion (`dob_ms`) is not read: the User reads the
+        // instant from its own field, which every version has.
+        if user_field_of(rf).is_none() && instant_companion(&rf.name).is_some() {
+            continue;
+        }
         let slot = USER_FIELDS
             .iter()
             .position(|f| Some(f.name) == user_field_of(rf))?;
