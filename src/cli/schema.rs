@@ -32,6 +32,29 @@ pub enum SchemaCommand {
     /// Check that the `<name>.vN.avsc` files in a directory parse strictly and evolve, in the
     /// order of N, under a compatibility level.
     Lint(LintArgs),
+    /// What a candidate User schema would do before it is registered: the compatibility verdict
+    /// with its reasons, whether this eosflow reads records written with it, and for each sink
+    /// the DDL it would run on its users table (or why it cannot).
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// The new schema.
+    #[arg(long)]
+    pub candidate: PathBuf,
+    /// Previous versions, oldest first (default: eosflow's history in avro/, compiled in).
+    pub previous: Vec<PathBuf>,
+    /// The level the candidate must meet (what the subject is set to).
+    #[arg(long, default_value_t = Level::FullTransitive)]
+    pub level: Level,
+    /// A sink to plan for (repeatable): sqlite://PATH, postgres://…, cassandra://…; its users
+    /// table is read, nothing is changed.
+    #[arg(long = "sink")]
+    pub sinks: Vec<String>,
+    /// Users table name.
+    #[arg(long, default_value = crate::cli::defaults::TABLE)]
+    pub table: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -121,5 +144,14 @@ pub fn execute(command: &SchemaCommand) -> Outcome {
             ),
         },
         SchemaCommand::Lint(args) => job::lint(&args.dir, args.level),
+        SchemaCommand::Plan(args) => {
+            crate::pipeline::schema_plan::plan(&crate::pipeline::schema_plan::PlanRequest {
+                candidate: &args.candidate,
+                previous: &args.previous,
+                level: args.level,
+                sinks: &args.sinks,
+                table: &args.table,
+            })
+        }
     }
 }

@@ -22,6 +22,7 @@ pub mod meter;
 pub mod process;
 pub mod produce;
 pub mod schema;
+pub mod schema_plan;
 pub mod verify;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,7 +1,9 @@
 //! What a sink does to a users table an older eosflow created, planned as data before anything
-//! runs: [`plan`] compares the columns a table has with the ones this build's User field table
-//! wants and lists the [`Change`]s. `ensure_schema` applies the plan; `eosflow schema plan` shows
-//! it (each sink renders a change as its own DDL). Every sink shares these rules:
+//! runs: [`plan`] compares the columns a table has with the ones wanted (this build's User field
+//! table, [`Wanted::user`], or a candidate schema's, for `eosflow schema plan`) and lists the
+//! [`Change`]s. `ensure_schema` applies the plan; `eosflow schema plan` shows it (each sink
+//! renders a change as its own DDL, see [`super::Sink::plan_schema`]). Every sink shares these
+//! rules:
 //!
 //! - a missing optional field's column is added, nullable (old rows read back `None`);
 //! - a missing required field's column is refused: old rows would have no value for it;
@@ -9,7 +11,30 @@
 //!   hold without changing it (text holding ISO-8601 instants → a native timestamp, text holding
 //!   UUIDs → a native UUID), and refused otherwise.
 
-use crate::model::{Field, FieldKind, USER_FIELDS};
+use crate::model::{FieldKind, USER_FIELDS};
+
+/// A column a table should have (after `id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub name: String,
+    pub kind: FieldKind,
+    /// Nullable: may be added to a table that has rows.
+    pub optional: bool,
+}
+
+impl Wanted {
+    /// The columns of this build's User field table, in order.
+    pub fn user() -> Vec<Wanted> {
+        USER_FIELDS
+            .iter()
+            .map(|f| Wanted {
+                name: f.name.to_string(),
+                kind: f.kind,
+                optional: f.optional,
+            })
+            .collect()
+    }
+}
 
 /// A column as the database's catalogue describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,33 +53,41 @@ impl PresentColumn {
     }
 }
 
-/// The column a change is about: the key (`id`) or a User field.
+/// The column a change is about: the key (`id`) or a wanted column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub enum Target<'a> {
     Id,
-    Field(&'static Field),
+    Column(&'a Wanted),
 }
 
-impl Target {
-    pub fn name(self) -> &'static str {
+impl<'a> Target<'a> {
+    pub fn name(self) -> &'a str {
         match self {
             Target::Id => "id",
-            Target::Field(f) => f.name,
+            Target::Column(w) => &w.name,
+        }
+    }
+
+    /// The field kind of a wanted column (None for the key).
+    pub fn kind(self) -> Option<FieldKind> {
+        match self {
+            Target::Id => None,
+            Target::Column(w) => Some(w.kind),
         }
     }
 }
 
 /// One step of a users-table migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// An optional field without a column: added, nullable.
+pub enum Change<'a> {
+    /// An optional column that is missing: added, nullable.
     Add {
-        field: &'static Field,
+        column: &'a Wanted,
         ty: &'static str,
     },
     /// A column of an older type, converted in place to `to`.
     Retype {
-        target: Target,
+        target: Target<'a>,
         from: String,
         to: &'static str,
     },
@@ -64,13 +97,13 @@ pub enum Change {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error(
-        "column {field} is missing and required: rows already in the table have no value for it \
-         (create a new table, or make the field optional in a new schema version)"
+        "column {column} is missing and required: rows already in the table have no value for \
+         it (create a new table, or make the field optional in a new schema version)"
     )]
-    RequiredMissing { field: &'static str },
+    RequiredMissing { column: String },
     #[error("column {column} is {from}, and this sink cannot convert it to {to}: {why}")]
     Unconvertible {
-        column: &'static str,
+        column: String,
         from: String,
         to: &'static str,
         why: String,
@@ -86,22 +119,26 @@ pub trait ColumnTypes {
     fn column_type(&self, kind: FieldKind) -> &'static str;
     /// Whether a column of type `from` can become `to` in place with every value unchanged;
     /// `Err` says why not.
-    fn convertible(&self, target: Target, from: &str, to: &'static str) -> Result<(), String>;
+    fn convertible(&self, target: Target<'_>, from: &str, to: &'static str) -> Result<(), String>;
 }
 
-/// The changes that bring a table with columns `present` to this build's columns; an empty
-/// plan for an up-to-date table.
-pub fn plan(types: &dyn ColumnTypes, present: &[PresentColumn]) -> Result<Vec<Change>, Refusal> {
+/// The changes that bring a table with columns `present` to the `wanted` ones; an empty plan
+/// for an up-to-date table. Columns the table has and nobody wants are left alone.
+pub fn plan<'a>(
+    types: &dyn ColumnTypes,
+    present: &[PresentColumn],
+    wanted: &'a [Wanted],
+) -> Result<Vec<Change<'a>>, Refusal> {
     let find = |name: &str| present.iter().find(|c| c.name.eq_ignore_ascii_case(name));
     let mut changes = Vec::new();
-    let retype = |target: Target, to: &'static str, column: &PresentColumn| {
+    let retype = |target: Target<'a>, to: &'static str, column: &PresentColumn| {
         if column.ty == to {
             return Ok(None);
         }
         types
             .convertible(target, &column.ty, to)
             .map_err(|why| Refusal::Unconvertible {
-                column: target.name(),
+                column: target.name().to_string(),
                 from: column.ty.clone(),
                 to,
                 why,
@@ -117,21 +154,25 @@ pub fn plan(types: &dyn ColumnTypes, present: &[PresentColumn]) -> Result<Vec<Ch
     }
     // Every present column's type first (a wrong type says more than a missing column), then
     // the missing ones.
-    for field in &USER_FIELDS {
-        if let Some(column) = find(field.name) {
+    for w in wanted {
+        if let Some(column) = find(&w.name) {
             changes.extend(retype(
-                Target::Field(field),
-                types.column_type(field.kind),
+                Target::Column(w),
+                types.column_type(w.kind),
                 column,
             )?);
         }
     }
-    for field in &USER_FIELDS {
-        let ty = types.column_type(field.kind);
-        match find(field.name) {
+    for w in wanted {
+        let ty = types.column_type(w.kind);
+        match find(&w.name) {
             Some(_) => {}
-            None if field.optional => changes.push(Change::Add { field, ty }),
-            None => return Err(Refusal::RequiredMissing { field: field.name }),
+            None if w.optional => changes.push(Change::Add { column: w, ty }),
+            None => {
+                return Err(Refusal::RequiredMissing {
+                    column: w.name.clone(),
+                })
+            }
         }
     }
     Ok(changes)
@@ -176,17 +217,18 @@ mod tests {
 
     #[test]
     fn an_up_to_date_table_needs_nothing() {
-        assert_eq!(plan(&Toy, &table(&[], &[])), Ok(vec![]));
+        assert_eq!(plan(&Toy, &table(&[], &[]), &Wanted::user()), Ok(vec![]));
     }
 
     #[test]
     fn old_tables_get_columns_added_and_converted() {
         let old = table(&["nat", "cell"], &[("dob", "TEXT")]);
-        let changes = plan(&Toy, &old).unwrap();
+        let wanted = Wanted::user();
+        let changes = plan(&Toy, &old, &wanted).unwrap();
         let names: Vec<String> = changes
             .iter()
             .map(|c| match c {
-                Change::Add { field, .. } => format!("+{}", field.name),
+                Change::Add { column, .. } => format!("+{}", column.name),
                 Change::Retype { target, from, to } => format!("{}:{from}->{to}", target.name()),
             })
             .collect();
@@ -195,11 +237,14 @@ mod tests {
 
     #[test]
     fn what_cannot_be_done_is_refused_by_name() {
+        let wanted = Wanted::user();
         assert_eq!(
-            plan(&Toy, &table(&["email"], &[])),
-            Err(Refusal::RequiredMissing { field: "email" })
+            plan(&Toy, &table(&["email"], &[]), &wanted),
+            Err(Refusal::RequiredMissing {
+                column: "email".into()
+            })
         );
-        let e = plan(&Toy, &table(&[], &[("age", "text")])).unwrap_err();
+        let e = plan(&Toy, &table(&[], &[("age", "text")]), &wanted).unwrap_err();
         assert!(e.to_string().starts_with("column age is text"), "{e}");
     }
 }

@@ -121,6 +121,46 @@ pub trait Sink: Send {
     fn get(&mut self, id: Uuid) -> Result<Option<User>, SinkError>;
     /// Which of the users and offsets tables exist, creating nothing (for `doctor`).
     fn tables(&mut self) -> Result<Tables, SinkError>;
+    /// What [`Sink::ensure_schema`] would run to give the users table the `wanted` columns
+    /// ([`migrate::plan`]), running nothing (for `eosflow schema plan`).
+    fn plan_schema(&mut self, wanted: &[migrate::Wanted]) -> Result<SchemaPlan, SinkError>;
+}
+
+/// What a sink would do to its users table (see [`Sink::plan_schema`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaPlan {
+    /// The users table, as the database names it.
+    pub table: String,
+    /// Whether it exists (otherwise the statements create it).
+    pub exists: bool,
+    /// The statements, in order; empty when the table is up to date or the change is refused.
+    pub statements: Vec<String>,
+    /// Why the sink cannot make the change.
+    pub refused: Option<migrate::Refusal>,
+}
+
+impl SchemaPlan {
+    /// The plan of a table: `create` when it does not exist, else `render` of the migration.
+    pub(crate) fn of<'a>(
+        table: &str,
+        present: &[migrate::PresentColumn],
+        planned: Result<Vec<migrate::Change<'a>>, migrate::Refusal>,
+        create: impl FnOnce() -> Vec<String>,
+        render: impl FnOnce(&[migrate::Change<'a>]) -> Vec<String>,
+    ) -> SchemaPlan {
+        let (statements, refused) = match (present.is_empty(), planned) {
+            (true, _) => (create(), None),
+            (false, Ok(changes)) if changes.is_empty() => (Vec::new(), None),
+            (false, Ok(changes)) => (render(&changes), None),
+            (false, Err(r)) => (Vec::new(), Some(r)),
+        };
+        SchemaPlan {
+            table: table.to_string(),
+            exists: !present.is_empty(),
+            statements,
+            refused,
+        }
+    }
 }
 
 /// A table of a sink and whether it exists (see [`Sink::tables`]).

@@ -2,7 +2,8 @@
 //! upsert's `SET` list, the `CREATE TABLE` column definitions, the columns an older table lacks,
 //! and the offsets table. Each sink gives only its own type for a [`FieldKind`].
 
-use crate::model::{Field, USER_FIELDS};
+use super::migrate::Wanted;
+use crate::model::USER_FIELDS;
 
 /// The user columns after `id`, in field-table order: `source_name, source_seed, …`.
 pub fn columns() -> String {
@@ -16,14 +17,14 @@ pub fn update_all_from(excluded: &str) -> String {
         .join(", ")
 }
 
-/// The column definitions of the user columns: `name TYPE [NOT NULL]`, the type (with any
-/// constraint) as `type_of` writes it for the field.
-pub fn column_definitions(type_of: impl Fn(&Field) -> String) -> String {
-    USER_FIELDS
+/// The column definitions of `wanted` ([`Wanted::user`] for the users table): `name TYPE [NOT
+/// NULL]`, the type (with any constraint) as `type_of` writes it for the column.
+pub fn column_definitions(wanted: &[Wanted], type_of: impl Fn(&Wanted) -> String) -> String {
+    wanted
         .iter()
-        .map(|f| {
-            let null = if f.optional { "" } else { " NOT NULL" };
-            format!("{} {}{null}", f.name, type_of(f))
+        .map(|w| {
+            let null = if w.optional { "" } else { " NOT NULL" };
+            format!("{} {}{null}", w.name, type_of(w))
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -100,7 +101,7 @@ mod tests {
     fn derived_from_the_field_table() {
         assert!(columns().starts_with("source_name, source_seed, source_page"));
         assert!(update_all_from("excluded").contains("email = excluded.email"));
-        let defs = column_definitions(|f| match f.kind {
+        let defs = column_definitions(&Wanted::user(), |f| match f.kind {
             FieldKind::Text => "TEXT".into(),
             _ => "INTEGER".into(),
         });

@@ -139,10 +139,13 @@ pub use config::{
 use driver::{attempt_error, error_chain, permanent, prepare_attempt_error, tls_context};
 use ops::{advance_offsets, prepare, read_offsets, scan_ids, Prepared, Stmt};
 pub use statements::InstantColumns;
-use statements::{instant_columns, missing_columns, row_values, user_from_values, Cql};
+use statements::{
+    instant_columns, missing_columns, plan_columns, row_values, user_from_values, Cql,
+};
 use write::{with_retries, write_all, Failed, Retry, WriteStats};
 
-use super::{IdCounts, Row, Sink, SinkBatch, SinkError, SkippedRange, Tables};
+use super::migrate::{Change, PresentColumn, Wanted};
+use super::{IdCounts, Row, SchemaPlan, Sink, SinkBatch, SinkError, SkippedRange, Tables};
 use crate::core::processor::Skipped;
 use crate::model::User;
 use crate::secret::{redact_url, scrub_with, Secret};
@@ -659,6 +662,33 @@ impl Sink for CassandraSink {
         row.map(|r| user_from_values(r.columns))
             .transpose()
             .map_err(|e| self.op_err("get", format!("row {id}: {e}")))
+    }
+
+    fn plan_schema(&mut self, wanted: &[Wanted]) -> Result<SchemaPlan, SinkError> {
+        let cql = self.cql.clone();
+        let existing = self
+            .runtime
+            .block_on(self.columns_of(&cql.table))
+            .map_err(|e| self.op_err("plan_schema", e.to_string()))?;
+        let present: Vec<PresentColumn> = existing
+            .iter()
+            .map(|(c, t)| PresentColumn::new(c, t))
+            .collect();
+        Ok(SchemaPlan::of(
+            &cql.users(),
+            &present,
+            plan_columns(&existing, wanted),
+            || vec![cql.create_users_with(wanted)],
+            |changes| {
+                changes
+                    .iter()
+                    .filter_map(|c| match c {
+                        Change::Add { column, ty } => Some(cql.add_column(&column.name, ty)),
+                        Change::Retype { .. } => None,
+                    })
+                    .collect()
+            },
+        ))
     }
 
     fn tables(&mut self) -> Result<Tables, SinkError> {

@@ -11,7 +11,7 @@ use crate::model::instant::{format_millis, to_millis};
 use crate::model::{
     FieldData, FieldError, FieldKind, FieldValue, User, USER_FIELDS, USER_FIELD_COUNT,
 };
-use crate::sink::migrate::{self, ColumnTypes, PresentColumn, Target};
+use crate::sink::migrate::{self, ColumnTypes, PresentColumn, Target, Wanted};
 
 /// The CQL type of a field kind. Every non-key Cassandra column is nullable; a null is written
 /// as `null` (so an update from a value to none really clears it).
@@ -45,7 +45,7 @@ impl ColumnTypes for Types {
     fn column_type(&self, kind: FieldKind) -> &'static str {
         cql_type(kind)
     }
-    fn convertible(&self, target: Target, from: &str, to: &'static str) -> Result<(), String> {
+    fn convertible(&self, target: Target<'_>, from: &str, to: &'static str) -> Result<(), String> {
         Err(format!(
             "Cassandra never changes a column's type ({from} to {to}); point the sink at a new \
              table (?table=NAME) and process the topic again into it (offsets are kept per \
@@ -220,9 +220,14 @@ impl Cql {
     }
 
     pub fn create_users(&self) -> String {
-        let columns: Vec<String> = user_column_types()
-            .into_iter()
-            .map(|(c, ty)| format!("{c} {ty}"))
+        self.create_users_with(&Wanted::user())
+    }
+
+    /// The users table with the `wanted` columns (every non-key column nullable).
+    pub fn create_users_with(&self, wanted: &[Wanted]) -> String {
+        let columns: Vec<String> = wanted
+            .iter()
+            .map(|w| format!("{} {}", w.name, cql_type(w.kind)))
             .collect();
         format!(
             "CREATE TABLE IF NOT EXISTS {} (id uuid PRIMARY KEY, {})",
@@ -340,16 +345,17 @@ impl Cql {
     }
 }
 
-/// The user columns missing from a table that has `existing` `(column, type)` pairs
-/// ([`migrate::plan`]); a column present with another type is an error (Cassandra cannot convert
-/// it), except a timestamp field's `text` column (see [`InstantColumns`]).
-pub fn missing_columns(
+/// The plan ([`migrate::plan`]) that gives a table with `existing` `(column, type)` pairs the
+/// `wanted` columns: columns are only added. A column present with another type is refused
+/// (Cassandra cannot convert it), except a timestamp's `text` column (see [`InstantColumns`]).
+pub fn plan_columns<'a>(
     existing: &[(String, String)],
-) -> Result<Vec<(&'static str, &'static str)>, String> {
+    wanted: &'a [Wanted],
+) -> Result<Vec<migrate::Change<'a>>, migrate::Refusal> {
     let kept_text = |column: &str| {
-        USER_FIELDS
+        wanted
             .iter()
-            .any(|f| f.kind == FieldKind::Timestamp && f.name == column)
+            .any(|w| w.kind == FieldKind::Timestamp && w.name == column)
     };
     let present: Vec<PresentColumn> = existing
         .iter()
@@ -358,11 +364,23 @@ pub fn missing_columns(
             _ => PresentColumn::new(c, t),
         })
         .collect();
-    let changes = migrate::plan(&Types, &present).map_err(|e| e.to_string())?;
+    migrate::plan(&Types, &present, wanted)
+}
+
+/// The user columns missing from a table that has `existing` `(column, type)` pairs (see
+/// [`plan_columns`]), for this build's User.
+pub fn missing_columns(
+    existing: &[(String, String)],
+) -> Result<Vec<(&'static str, &'static str)>, String> {
+    let wanted = Wanted::user();
+    let changes = plan_columns(existing, &wanted).map_err(|e| e.to_string())?;
     Ok(changes
         .into_iter()
         .filter_map(|c| match c {
-            migrate::Change::Add { field, ty } => Some((field.name, ty)),
+            migrate::Change::Add { column, ty } => USER_FIELDS
+                .iter()
+                .find(|f| f.name == column.name)
+                .map(|f| (f.name, ty)),
             migrate::Change::Retype { .. } => None,
         })
         .collect())

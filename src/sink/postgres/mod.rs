@@ -27,6 +27,7 @@
 //! adds them (`ALTER TABLE … ADD COLUMN IF NOT EXISTS`, nullable, so old rows read back `None`).
 
 mod copy;
+mod schema;
 mod types;
 
 use std::collections::BTreeMap;
@@ -36,12 +37,14 @@ use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls, Statement};
 use uuid::Uuid;
 
-use super::migrate::{self, Change, PresentColumn, Refusal};
-use super::{check_table_name, sql, IdCounts, Sink, SinkBatch, SinkError, SkippedRange, Tables};
+use super::migrate::Wanted;
+use super::{
+    check_table_name, sql, IdCounts, SchemaPlan, Sink, SinkBatch, SinkError, SkippedRange, Tables,
+};
 use crate::core::processor::Skipped;
 use crate::model::{FieldData, FieldError, FieldKind, User};
 use crate::secret::{redact_url, scrub_with, url_secrets};
-use types::column_type;
+use schema::Migration;
 
 /// Connect timeout used when the URL does not set `connect_timeout`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -169,65 +172,6 @@ impl PostgresSink {
         }
     }
 
-    /// Creates the tables, then brings a users table of an older eosflow to this build's columns
-    /// ([`migrate::plan`]). The columns are looked up first, so an up-to-date table is never
-    /// `ALTER`ed (which would take an exclusive lock on every start); a table to migrate is
-    /// locked, looked up again and migrated in one transaction, so two processors starting at
-    /// once migrate it once.
-    fn create_and_migrate(&mut self, create_sql: &str) -> Result<(), Migration> {
-        self.client.batch_execute(create_sql)?;
-        if self.plan_migration()?.is_empty() {
-            return Ok(());
-        }
-        let t = self.table.clone();
-        let mut tx = self.client.transaction()?;
-        tx.batch_execute(&format!("LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE"))?;
-        let changes = present_columns(&mut tx, &t)
-            .map_err(Migration::Db)
-            .and_then(|present| {
-                migrate::plan(&types::Types, &present).map_err(Migration::Refused)
-            })?;
-        if changes.is_empty() {
-            // Another processor migrated it while this one waited for the lock.
-            return Ok(tx.commit()?);
-        }
-        let mut steps = Vec::new();
-        for change in &changes {
-            if let Change::Retype { target, to, .. } = change {
-                if let Some(check) = types::retype_check(&t, target.name(), to) {
-                    if let Some(row) = tx.query_opt(&check, &[])? {
-                        return Err(Migration::Refused(Refusal::Unconvertible {
-                            column: target.name(),
-                            from: "text".into(),
-                            to,
-                            why: format!(
-                                "row {} holds {:?}, which {to} would not keep as it is",
-                                row.try_get::<_, String>(0)?,
-                                row.try_get::<_, String>(1)?
-                            ),
-                        }));
-                    }
-                }
-            }
-            steps.push(ddl(change));
-        }
-        tracing::info!(sink = %self.describe, table = %t, changes = ?steps,
-            "postgres: migrating the users table to this eosflow's columns");
-        tx.batch_execute(&format!("ALTER TABLE {t} {}", steps.join(", ")))?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// The migration the users table needs (empty when it is up to date or absent).
-    fn plan_migration(&mut self) -> Result<Vec<Change>, Migration> {
-        let t = self.table.clone();
-        let present = present_columns(&mut self.client, &t)?;
-        if present.is_empty() {
-            return Ok(Vec::new());
-        }
-        migrate::plan(&types::Types, &present).map_err(Migration::Refused)
-    }
-
     /// The offsets upsert, prepared once per connection.
     fn prepare_offsets(&mut self) -> Result<Statement, postgres::Error> {
         if let Some(s) = &self.upsert_offsets {
@@ -266,50 +210,6 @@ impl PostgresSink {
             )?;
         }
         tx.commit()
-    }
-}
-
-/// Why a users table could not be brought up to date.
-enum Migration {
-    Db(postgres::Error),
-    Refused(Refusal),
-}
-
-impl From<postgres::Error> for Migration {
-    fn from(e: postgres::Error) -> Self {
-        Migration::Db(e)
-    }
-}
-
-/// The columns of `table` as the catalogue names their types (none when it does not exist).
-fn present_columns(
-    client: &mut impl postgres::GenericClient,
-    table: &str,
-) -> Result<Vec<PresentColumn>, postgres::Error> {
-    client
-        .query(
-            "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
-             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
-            &[&table],
-        )?
-        .iter()
-        .map(|r| {
-            Ok(PresentColumn::new(
-                r.try_get::<_, String>(0)?,
-                r.try_get::<_, String>(1)?,
-            ))
-        })
-        .collect()
-}
-
-/// A change as an `ALTER TABLE` clause.
-fn ddl(change: &Change) -> String {
-    match change {
-        Change::Add { field, ty } => format!("ADD COLUMN IF NOT EXISTS {} {ty}", field.name),
-        Change::Retype { target, to, .. } => {
-            let c = target.name();
-            format!("ALTER COLUMN {c} TYPE {to} USING {c}::{to}")
-        }
     }
 }
 
@@ -412,17 +312,17 @@ impl Sink for PostgresSink {
 
     fn ensure_schema(&mut self) -> Result<(), SinkError> {
         let t = self.table.clone();
-        let user_cols = sql::column_definitions(|f| column_type(f.kind).1.to_string());
         let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {t} (id UUID PRIMARY KEY, {user_cols});
+            "{};
              {}",
+            schema::create_users(&t, &Wanted::user()),
             sql::create_offsets_table(&t, "TEXT", "INTEGER", "BIGINT", "")
                 + &sql::create_skipped_table(&t, "TEXT", "INTEGER", "BIGINT", "")
         );
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.create_and_migrate(&sql) {
+            match schema::create_and_migrate(&mut self.client, &t, &sql, &self.describe) {
                 Ok(()) => break,
                 Err(Migration::Db(e)) if attempt == 1 && is_create_race(&e) => {
                     tracing::debug!(sink = %self.describe, error = %error_detail(&e),
@@ -559,6 +459,11 @@ impl Sink for PostgresSink {
                 operation: "get",
                 detail: format!("row {id} does not fit a User: {e}"),
             })
+    }
+
+    fn plan_schema(&mut self, wanted: &[Wanted]) -> Result<SchemaPlan, SinkError> {
+        schema::plan(&mut self.client, &self.table, wanted)
+            .map_err(|e| self.op_err("plan_schema", &e))
     }
 
     fn tables(&mut self) -> Result<Tables, SinkError> {

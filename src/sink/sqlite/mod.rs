@@ -34,7 +34,10 @@ use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
-use super::{check_table_name, sql, IdCounts, Sink, SinkBatch, SinkError, SkippedRange, Tables};
+use super::migrate::Wanted;
+use super::{
+    check_table_name, sql, IdCounts, SchemaPlan, Sink, SinkBatch, SinkError, SkippedRange, Tables,
+};
 use crate::core::processor::Skipped;
 use crate::model::{FieldData, FieldError, FieldKind, FieldValue, User, USER_FIELD_COUNT};
 
@@ -237,7 +240,7 @@ impl Sink for SqliteSink {
             tx.execute_batch(&format!(
                 "{}
                  {}",
-                schema::create_users(&t),
+                schema::create_users(&t, &Wanted::user()),
                 sql::create_offsets_table(&t, "TEXT", "INTEGER", "INTEGER", " STRICT")
                     + &sql::create_skipped_table(&t, "TEXT", "INTEGER", "INTEGER", " STRICT")
             ))?;
@@ -359,6 +362,15 @@ impl Sink for SqliteSink {
             operation: "get",
             detail: format!("row {id} does not fit a User: {e}"),
         })
+    }
+
+    fn plan_schema(&mut self, wanted: &[Wanted]) -> Result<SchemaPlan, SinkError> {
+        let t = self.table.clone();
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            schema::plan(&tx, &t, wanted)
+        })();
+        result.map_err(|e| self.op_err("plan_schema", e))
     }
 
     fn tables(&mut self) -> Result<Tables, SinkError> {

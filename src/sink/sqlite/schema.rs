@@ -10,9 +10,9 @@
 
 use rusqlite::{OptionalExtension, Transaction};
 
-use crate::model::{Field, FieldKind, USER_FIELDS};
-use crate::sink::migrate::{self, Change, ColumnTypes, PresentColumn, Refusal, Target};
-use crate::sink::sql;
+use crate::model::FieldKind;
+use crate::sink::migrate::{self, Change, ColumnTypes, PresentColumn, Refusal, Target, Wanted};
+use crate::sink::{sql, SchemaPlan};
 
 /// `strftime`'s form of the canonical instant: the same text for a canonical value.
 const CANONICAL: &str = "%Y-%m-%dT%H:%M:%fZ";
@@ -78,9 +78,10 @@ impl ColumnTypes for Types {
     }
 }
 
-/// `CREATE TABLE IF NOT EXISTS` of the users table `t` (or another name, for a rebuild).
-pub(super) fn create_users(t: &str) -> String {
-    let user_cols = sql::column_definitions(|f: &Field| ddl_type(f.name, type_name(f.kind)));
+/// `CREATE TABLE IF NOT EXISTS` of the users table `t` (or another name, for a rebuild) with the
+/// `wanted` columns.
+pub(super) fn create_users(t: &str, wanted: &[Wanted]) -> String {
+    let user_cols = sql::column_definitions(wanted, |w| ddl_type(&w.name, type_name(w.kind)));
     format!(
         "CREATE TABLE IF NOT EXISTS {t} (id {} PRIMARY KEY NOT NULL, {user_cols}) STRICT;",
         ddl_type("id", UUID_TEXT)
@@ -126,25 +127,32 @@ impl From<rusqlite::Error> for Migration {
     }
 }
 
-/// The migration the users table `t` needs (empty when it is up to date or absent).
-pub(super) fn plan(tx: &Transaction<'_>, t: &str) -> Result<Vec<Change>, Migration> {
+/// What `ensure_schema` would run for `wanted` (see [`crate::sink::Sink::plan_schema`]).
+pub(super) fn plan(
+    tx: &Transaction<'_>,
+    t: &str,
+    wanted: &[Wanted],
+) -> rusqlite::Result<SchemaPlan> {
     let present = present_columns(tx, t)?;
-    if present.is_empty() {
-        return Ok(Vec::new());
-    }
-    migrate::plan(&Types, &present).map_err(Migration::Refused)
+    Ok(SchemaPlan::of(
+        t,
+        &present,
+        migrate::plan(&Types, &present, wanted),
+        || vec![create_users(t, wanted)],
+        |changes| ddl(t, changes, wanted),
+    ))
 }
 
-/// The statements that apply `changes` to table `t`.
-pub(super) fn ddl(t: &str, changes: &[Change]) -> Vec<String> {
+/// The statements that apply `changes` to table `t`, whose columns become `wanted`.
+fn ddl(t: &str, changes: &[Change<'_>], wanted: &[Wanted]) -> Vec<String> {
     if changes.iter().all(|c| matches!(c, Change::Add { .. })) {
         return changes
             .iter()
             .filter_map(|c| match c {
-                Change::Add { field, ty } => Some(format!(
+                Change::Add { column, ty } => Some(format!(
                     "ALTER TABLE {t} ADD COLUMN {} {}",
-                    field.name,
-                    ddl_type(field.name, ty)
+                    column.name,
+                    ddl_type(&column.name, ty)
                 )),
                 Change::Retype { .. } => None,
             })
@@ -155,22 +163,23 @@ pub(super) fn ddl(t: &str, changes: &[Change]) -> Vec<String> {
     let added = |name: &str| {
         changes
             .iter()
-            .any(|c| matches!(c, Change::Add { field, .. } if field.name == name))
+            .any(|c| matches!(c, Change::Add { column, .. } if column.name == name))
     };
-    let values: Vec<String> = USER_FIELDS
+    let values: Vec<String> = wanted
         .iter()
-        .map(|f| match f.kind {
-            _ if added(f.name) => "NULL".to_string(),
-            FieldKind::Timestamp => format!("strftime('{CANONICAL}', {0})", f.name),
-            _ => f.name.to_string(),
+        .map(|w| match w.kind {
+            _ if added(&w.name) => "NULL".to_string(),
+            FieldKind::Timestamp => format!("strftime('{CANONICAL}', {0})", w.name),
+            _ => w.name.clone(),
         })
         .collect();
+    let names: Vec<&str> = wanted.iter().map(|w| w.name.as_str()).collect();
     let next = format!("{t}_migrating");
     vec![
-        create_users(&next),
+        create_users(&next, wanted),
         format!(
             "INSERT INTO {next} (id, {}) SELECT id, {} FROM {t}",
-            sql::columns(),
+            names.join(", "),
             values.join(", ")
         ),
         format!("DROP TABLE {t}"),
@@ -178,18 +187,24 @@ pub(super) fn ddl(t: &str, changes: &[Change]) -> Vec<String> {
     ]
 }
 
-/// Apply the migration of `t` inside `tx`; before a rebuild, refuse a table holding a timestamp
-/// finer than a millisecond (its canonical form would change it), naming the row.
+/// Apply the migration of `t` to this build's columns inside `tx`; before a rebuild, refuse a
+/// table holding a timestamp finer than a millisecond (its canonical form would change it),
+/// naming the row.
 pub(super) fn migrate(tx: &Transaction<'_>, t: &str) -> Result<Vec<String>, Migration> {
-    let changes = plan(tx, t)?;
+    let present = present_columns(tx, t)?;
+    if present.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted = Wanted::user();
+    let changes = migrate::plan(&Types, &present, &wanted).map_err(Migration::Refused)?;
     for change in &changes {
         if let Change::Retype {
-            target: Target::Field(f),
+            target,
             to: TIMESTAMP_TEXT,
             ..
         } = change
         {
-            let c = f.name;
+            let c = target.name();
             let finer: Option<(String, String)> = tx
                 .query_row(
                     &format!(
@@ -201,7 +216,7 @@ pub(super) fn migrate(tx: &Transaction<'_>, t: &str) -> Result<Vec<String>, Migr
                 .optional()?;
             if let Some((id, value)) = finer {
                 return Err(Migration::Refused(Refusal::Unconvertible {
-                    column: c,
+                    column: c.to_string(),
                     from: "text".into(),
                     to: TIMESTAMP_TEXT,
                     why: format!("row {id} holds {value:?}, finer than a millisecond"),
@@ -209,7 +224,7 @@ pub(super) fn migrate(tx: &Transaction<'_>, t: &str) -> Result<Vec<String>, Migr
             }
         }
     }
-    let steps = ddl(t, &changes);
+    let steps = ddl(t, &changes, &wanted);
     for step in &steps {
         tx.execute_batch(step)?;
     }
@@ -223,10 +238,11 @@ mod tests {
     #[test]
     fn checks_accept_canonical_values_only() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch(&create_users("u")).unwrap();
+        conn.execute_batch(&create_users("u", &Wanted::user()))
+            .unwrap();
         let cols = sql::columns();
         let insert = |id: &str, dob: &str| {
-            let values: Vec<String> = USER_FIELDS
+            let values: Vec<String> = crate::model::USER_FIELDS
                 .iter()
                 .map(|f| match (f.name, f.kind) {
                     ("dob", _) => format!("'{dob}'"),
