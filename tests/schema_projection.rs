@@ -1,8 +1,9 @@
 //! Schema projection on Apache Kafka: records written with different User schema versions into ONE
 //! topic, read by ONE reader schema (issue 4, item 3).
 //!
-//! - v1 and v2 writers (`produce --schema-version`), the default v2 reader: every row lands, the
-//!   v1-written rows without nat/age/cell, the v2-written ones with them; `verify` exact.
+//! - v1, v2 and v3 writers (`produce --schema-version`), the default v3 reader, into SQLite,
+//!   PostgreSQL and Cassandra (native timestamp columns): every row lands, the v1-written rows
+//!   without nat/age/cell, the others with them; `verify` exact.
 //! - A reader file renaming fields through aliases still fills the User; a reader that cannot
 //!   read v1 data (a new field without a default) dead-letters the v1 records as
 //!   `schema-mismatch` with the engine's reasons, and `verify` accounts for them.
@@ -103,42 +104,60 @@ fn sqlite(dir: &Path) -> String {
 }
 
 #[test]
-fn v1_and_v2_writers_in_one_topic_read_by_the_v2_reader() {
+fn v1_v2_and_v3_writers_in_one_topic_read_by_the_v3_reader_into_native_columns() {
     let topic = Topic::new("proj");
-    let v1_out = topic.produce("proj-v1", 500, Some(1));
-    let v2_out = topic.produce("proj-v2", 500, None);
-    // Two schema ids: v1's and v2's (registered as version 2 of the same subject).
+    let outs: Vec<String> = [(1, "proj-v1"), (2, "proj-v2"), (3, "proj-v3")]
+        .into_iter()
+        .map(|(version, seed)| topic.produce(seed, 300, Some(version)))
+        .collect();
+    // Three schema ids: versions 1, 2 and 3 of the same subject.
     let id = |out: &str| {
         out.split("schema id ")
             .nth(1)
             .map(|s| s[..s.find(',').unwrap_or(s.len())].to_string())
     };
-    assert_ne!(id(&v1_out), id(&v2_out), "{v1_out}\n{v2_out}");
+    let ids: std::collections::BTreeSet<_> = outs.iter().map(|o| id(o)).collect();
+    assert_eq!(ids.len(), 3, "{outs:?}");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let (sink, table) = (sqlite(dir.path()), "users");
-    let out = topic.process(&sink, table, &[]);
-    assert!(out.contains("processed 1000 records"), "{out}");
-    assert!(out.contains("0 dead-lettered"), "{out}");
-
-    let v1 = generated("proj-v1", 500);
-    for (want, got) in v1.iter().zip(rows(&sink, table, &v1)) {
-        let without_v2_fields = eosflow::avro::history::as_written_with(1, want);
-        assert_eq!(got, without_v2_fields);
+    let table = unique("proj");
+    // SQLite, and the native timestamp columns of PostgreSQL and Cassandra.
+    let sinks = [
+        sqlite(dir.path()),
+        common::postgres_url(),
+        common::required_env("EOSFLOW_TEST_CASSANDRA"),
+    ];
+    for sink in &sinks {
+        let out = topic.process(sink, &table, &[]);
+        assert!(out.contains("processed 900 records"), "{sink}: {out}");
+        assert!(out.contains("0 dead-lettered"), "{sink}: {out}");
+        let v1 = generated("proj-v1", 300);
+        for (want, got) in v1.iter().zip(rows(sink, &table, &v1)) {
+            let without_v2_fields = eosflow::avro::history::as_written_with(1, want);
+            assert_eq!(got, without_v2_fields, "{sink}");
+        }
+        for seed in ["proj-v2", "proj-v3"] {
+            let written = generated(seed, 300);
+            for (want, got) in written.iter().zip(rows(sink, &table, &written)) {
+                assert!(
+                    got.nat.is_some() && got.age.is_some() && got.cell.is_some(),
+                    "{got:?}"
+                );
+                assert_eq!(&got, want, "{sink}");
+            }
+        }
+        let report = topic.verify(sink, &table, &[]);
+        assert_eq!(report["expected"], 900, "{report}");
+        assert_eq!(report["present"], 900, "{report}");
+        for k in ["missing", "duplicates", "extra"] {
+            assert_eq!(report[k], 0, "{k}: {report}");
+        }
     }
-    let v2 = generated("proj-v2", 500);
-    for (want, got) in v2.iter().zip(rows(&sink, table, &v2)) {
-        assert!(
-            got.nat.is_some() && got.age.is_some() && got.cell.is_some(),
-            "{got:?}"
-        );
-        assert_eq!(&got, want);
-    }
-    let report = topic.verify(&sink, table, &[]);
-    assert_eq!(report["expected"], 1000, "{report}");
-    assert_eq!(report["present"], 1000, "{report}");
-    for k in ["missing", "duplicates", "extra"] {
-        assert_eq!(report[k], 0, "{k}: {report}");
+    if let Ok(mut c) = postgres::Client::connect(&sinks[1], postgres::NoTls) {
+        let _ = c.batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table}; DROP TABLE IF EXISTS {table}_offsets; \
+             DROP TABLE IF EXISTS {table}_skipped;"
+        ));
     }
 
     // An unknown version is refused before anything is written.
