@@ -61,9 +61,10 @@ impl SourceIdentity {
 }
 
 user_record! {
-    /// A formatted, validated user: the fields of the newest User schema (`avro/user.v2.avsc`), in
-    /// order. The v2 fields (`nat`, `age`, `cell`) are optional: `None` when the source does not
-    /// know them or the record was written with v1. They never take part in the identity or the
+    /// A formatted, validated user: the fields of the User schema, in order (`avro/user.v3.avsc`
+    /// also carries each timestamp as a `timestamp-millis` companion, filled from the field). The
+    /// v2 fields (`nat`, `age`, `cell`) are optional: `None` when the source does not know them
+    /// or the record was written with v1. They never take part in the identity or the
     /// key.
     ///
     /// This list is the User field table ([`USER_FIELDS`]): the Avro codec and every sink's

@@ -181,7 +181,8 @@ impl Drop for Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::{IdCounts, SkippedRange, Tables};
+    use crate::sink::migrate::Wanted;
+    use crate::sink::{IdCounts, SchemaPlan, SkippedRange, Tables};
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// A sink whose commits wait for `gate` and fail while `failing` says so.
@@ -227,6 +228,11 @@ mod tests {
         }
         fn tables(&mut self) -> Result<Tables, SinkError> {
             Ok(Tables::new("u", true, "o", true))
+        }
+        fn plan_schema(&mut self, _: &[Wanted]) -> Result<SchemaPlan, SinkError> {
+            Ok(SchemaPlan::of("u", &[], Ok(Vec::new()), Vec::new, |_| {
+                Vec::new()
+            }))
         }
     }
 
