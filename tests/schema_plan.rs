@@ -37,6 +37,17 @@ fn set_type(fields: &mut [Value], name: &str, ty: Value) {
     field["type"] = ty;
 }
 
+/// `eosflow schema plan` against the history in avro/.
+fn plan(candidate: &Path, level: Level, sinks: &[String], table: &str) -> Outcome {
+    execute(&SchemaCommand::Plan(PlanArgs {
+        candidate: candidate.to_path_buf(),
+        previous: Vec::new(),
+        level,
+        sinks: sinks.to_vec(),
+        table: table.to_string(),
+    }))
+}
+
 /// One table per sink, made by this build.
 struct Sinks {
     dir: tempfile::TempDir,
@@ -61,13 +72,7 @@ impl Sinks {
     }
 
     fn plan(&self, candidate: &Path, level: Level) -> Outcome {
-        execute(&SchemaCommand::Plan(PlanArgs {
-            candidate: candidate.to_path_buf(),
-            previous: Vec::new(),
-            level,
-            sinks: self.urls.clone(),
-            table: self.table.clone(),
-        }))
+        plan(candidate, level, &self.urls, &self.table)
     }
 
     /// The output line of the sink whose URL starts with `scheme`, and the lines after it.
@@ -240,23 +245,17 @@ fn an_incompatible_change_is_refused_with_path_precise_reasons() {
 #[test]
 fn an_unreadable_file_and_an_unreachable_sink_are_input_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = execute(&SchemaCommand::Plan(PlanArgs {
-        candidate: dir.path().join("missing.avsc"),
-        previous: Vec::new(),
-        level: Level::FullTransitive,
-        sinks: Vec::new(),
-        table: "users".into(),
-    }));
+    let out = plan(
+        &dir.path().join("missing.avsc"),
+        Level::FullTransitive,
+        &[],
+        "users",
+    );
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("missing.avsc"), "{}", out.stderr);
     let path = candidate(dir.path(), "same", |_| {});
-    let out = execute(&SchemaCommand::Plan(PlanArgs {
-        candidate: path,
-        previous: Vec::new(),
-        level: Level::FullTransitive,
-        sinks: vec!["postgres://nobody:secret-pw@127.0.0.1:1/none?connect_timeout=2".into()],
-        table: "users".into(),
-    }));
+    let unreachable = ["postgres://nobody:secret-pw@127.0.0.1:1/none?connect_timeout=2".into()];
+    let out = plan(&path, Level::FullTransitive, &unreachable, "users");
     assert_eq!(out.code, 2, "{}", out.stdout);
     assert!(out.stderr.contains("cannot plan a sink"), "{}", out.stderr);
     assert!(!out.stderr.contains("secret-pw"), "{}", out.stderr);

@@ -310,32 +310,46 @@ fn large_batch_commits(b: &dyn Backend) {
     assert_stored(s.as_mut(), &r2);
 }
 
+/// The tables the release before native types left (v1 DDL, then its `ensure_schema` adding the
+/// v2 columns) holding `n` v1 rows of `seed`.
+fn release_table(b: &dyn Backend, seed: &str, n: u32) -> Vec<Row> {
+    let old: Vec<Row> = rows(seed, 0..n, "")
+        .into_iter()
+        .map(|r| Row::new(as_v1(&r.user)))
+        .collect();
+    b.create_v1_tables(&old);
+    b.add_release_v2_columns();
+    old
+}
+
+/// Three connections run `ensure_schema` at once (processors starting together); all succeed.
+fn ensure_schema_from_three_connections(b: &dyn Backend) {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| b.open().ensure_schema()))
+            .collect();
+        for h in handles {
+            h.join()
+                .expect("thread")
+                .expect("concurrent migrating ensure_schema");
+        }
+    });
+}
+
 /// A table as the release before native types left it (text timestamps; in SQLite an unchecked
 /// text id) is migrated by `ensure_schema`, concurrently from three connections: no row lost, every
 /// row the same (a timestamp without milliseconds reads back in the canonical form, the same
 /// instant), the columns native (PostgreSQL `timestamptz`, SQLite checked text; Cassandra, which
 /// never changes a column's type, keeps text and goes on writing it), and new rows land.
 fn ensure_schema_migrates_the_release_before_native_types(b: &dyn Backend) {
-    let mut old: Vec<Row> = rows("nt", 0..30, "")
-        .into_iter()
-        .map(|r| Row::new(as_v1(&r.user)))
-        .collect();
-    b.create_v1_tables(&old);
-    b.add_release_v2_columns();
+    let mut old = release_table(b, "nt", 30);
     let before = b.dob_storage();
     // Values the release accepted: no fraction, one digit of fraction.
     b.set_text(old[0].id, "dob", "1980-05-06T07:08:09Z");
     b.set_text(old[1].id, "registered_date", "2010-01-02T03:04:05.6Z");
     old[0].user.dob = "1980-05-06T07:08:09.000Z".into();
     old[1].user.registered_date = "2010-01-02T03:04:05.600Z".into();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..3)
-            .map(|_| scope.spawn(|| b.open().ensure_schema()))
-            .collect();
-        for h in handles {
-            h.join().expect("thread").expect("concurrent migration");
-        }
-    });
+    ensure_schema_from_three_connections(b);
     let mut s = ready(b);
     assert_eq!(
         s.id_counts().expect("id_counts").len(),
@@ -362,12 +376,7 @@ fn ensure_schema_migrates_the_release_before_native_types(b: &dyn Backend) {
 /// nanoseconds) cannot become a native column unchanged: `ensure_schema` refuses, naming the
 /// table, the column and the row, and leaves the table as it was.
 fn a_migration_that_would_change_a_value_is_refused(b: &dyn Backend) {
-    let old: Vec<Row> = rows("fine", 0..5, "")
-        .into_iter()
-        .map(|r| Row::new(as_v1(&r.user)))
-        .collect();
-    b.create_v1_tables(&old);
-    b.add_release_v2_columns();
+    let old = release_table(b, "fine", 5);
     let before = b.dob_storage();
     b.set_text(old[3].id, "dob", "1980-05-06T07:08:09.123456Z");
     let e = b
@@ -404,16 +413,7 @@ fn ensure_schema_migrates_a_v1_table(b: &dyn Backend) {
             .expect_err("no v2 columns yet");
         assert!(err.to_string().contains("commit failed"), "{err}");
     }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..3)
-            .map(|_| scope.spawn(|| b.open().ensure_schema()))
-            .collect();
-        for h in handles {
-            h.join()
-                .expect("thread")
-                .expect("concurrent migrating ensure_schema");
-        }
-    });
+    ensure_schema_from_three_connections(b);
     let mut s = ready(b); // once more: already migrated
     assert_stored(s.as_mut(), &old);
     for r in &old {

@@ -110,6 +110,20 @@ pub enum Refusal {
     },
 }
 
+/// Why a sink could not bring its users table up to date: its database failed (`E`), or the
+/// plan refused.
+#[derive(Debug)]
+pub enum Failed<E> {
+    Db(E),
+    Refused(Refusal),
+}
+
+impl<E> From<E> for Failed<E> {
+    fn from(e: E) -> Self {
+        Failed::Db(e)
+    }
+}
+
 /// What one sink's column types are, for [`plan`].
 pub trait ColumnTypes {
     /// The type of the key column (`id`).

@@ -9,16 +9,7 @@ use crate::sink::migrate::{self, Change, PresentColumn, Refusal, Wanted};
 use crate::sink::{sql, SchemaPlan};
 
 /// Why a users table could not be brought up to date.
-pub(super) enum Migration {
-    Db(postgres::Error),
-    Refused(Refusal),
-}
-
-impl From<postgres::Error> for Migration {
-    fn from(e: postgres::Error) -> Self {
-        Migration::Db(e)
-    }
-}
+pub(super) type Migration = migrate::Failed<postgres::Error>;
 
 /// `CREATE TABLE IF NOT EXISTS` of users table `t` with the `wanted` columns.
 pub(super) fn create_users(t: &str, wanted: &[Wanted]) -> String {

@@ -116,16 +116,7 @@ fn present_columns(tx: &Transaction<'_>, t: &str) -> rusqlite::Result<Vec<Presen
 }
 
 /// Why the users table could not be brought up to date.
-pub(super) enum Migration {
-    Db(rusqlite::Error),
-    Refused(Refusal),
-}
-
-impl From<rusqlite::Error> for Migration {
-    fn from(e: rusqlite::Error) -> Self {
-        Migration::Db(e)
-    }
-}
+pub(super) type Migration = migrate::Failed<rusqlite::Error>;
 
 /// What `ensure_schema` would run for `wanted` (see [`crate::sink::Sink::plan_schema`]).
 pub(super) fn plan(
