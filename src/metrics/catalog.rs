@@ -47,6 +47,8 @@ pub struct ProcessMetrics {
     pub lag_interval: Option<Duration>,
     /// `/healthz` and `/readyz`.
     pub health: super::health::Health,
+    /// The status page.
+    pub status: super::status::Status,
 }
 
 impl ProcessMetrics {
@@ -96,6 +98,7 @@ impl ProcessMetrics {
             ),
             lag_interval: Some(LAG_INTERVAL),
             health: r.health().clone(),
+            status: r.status().clone(),
         }
     }
 
@@ -122,6 +125,8 @@ pub struct ProduceMetrics {
     pub commit_seconds: Histogram,
     /// `/healthz` and `/readyz`.
     pub health: super::health::Health,
+    /// The status page.
+    pub status: super::status::Status,
 }
 
 impl ProduceMetrics {
@@ -167,6 +172,7 @@ impl ProduceMetrics {
                 LATENCY_BUCKETS,
             ),
             health: r.health().clone(),
+            status: r.status().clone(),
         }
     }
 
