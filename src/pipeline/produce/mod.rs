@@ -19,6 +19,7 @@ use crate::kafka::producer::{DeliveryMode, PageProducer, ProducerStats};
 use crate::kafka::progress::{self, SideTopics};
 use crate::kafka::KafkaSettings;
 use crate::kafka::{admin, KafkaAdapterError};
+use crate::metrics::status::{now_ms, Transaction};
 use crate::metrics::ProduceMetrics;
 use crate::registry::client::RegistryClient;
 use crate::source::Source;
@@ -194,6 +195,9 @@ pub fn run_with_metrics(
         warn!(faults = ?job.faults, "fault injection is on");
     }
     metrics.health.set_ready(true);
+    metrics.status.producer(delivery_name(&job.delivery), |s| {
+        s.cursor = Some((&cursor).into())
+    });
     let chunks = prepare::Chunks {
         job,
         source,
@@ -223,6 +227,10 @@ pub fn run_with_metrics(
         if let Some(stall) = job.faults.stall_at(chunks_begun) {
             producer.stall_next_commit(stall);
         }
+        let delivery = delivery_name(&job.delivery);
+        metrics
+            .status
+            .producer(delivery, |s| s.transaction = Transaction::Open);
         if let Some(doomed) = &p.canary {
             producer.deliver_aborted(doomed)?;
         }
@@ -237,6 +245,7 @@ pub fn run_with_metrics(
         metrics.rejects.add(p.rejects);
         count_chunk(metrics, before, &mut producer);
         cursor = p.next;
+        show_chunk(metrics, delivery, &cursor, u64::from(p.chunk.len()));
         busy = first.elapsed();
         meter.add(u64::from(p.chunk.len()));
         if let Some(every) = job.every {
@@ -299,6 +308,31 @@ fn count_chunk(m: &ProduceMetrics, before: ProducerStats, producer: &mut PagePro
         m.transactions.inc();
         m.commit_seconds.observe_duration(latency);
     }
+}
+
+/// `transactional` or `idempotent`, as the status page names the delivery.
+fn delivery_name(mode: &DeliveryMode) -> &'static str {
+    match mode {
+        DeliveryMode::Transactional { .. } => "transactional",
+        DeliveryMode::Idempotent => "idempotent",
+    }
+}
+
+/// The status page after a written chunk of `users`: the transaction closed, the producer's
+/// counts as the metrics have them, the cursor the next chunk starts at.
+fn show_chunk(m: &ProduceMetrics, delivery: &str, cursor: &Cursor, users: u64) {
+    let now = now_ms();
+    m.status.batch(users, now);
+    m.status.producer(delivery, |s| {
+        s.transaction = Transaction::Idle;
+        if m.transactions.get() > s.committed {
+            s.last_commit_ms = Some(now);
+        }
+        s.committed = m.transactions.get();
+        s.aborted = m.aborts.get();
+        s.chunks = m.chunks.get();
+        s.cursor = Some(cursor.into());
+    });
 }
 
 /// A delivery that failed for good, with the cursor a restart resumes at (fencing says for
