@@ -11,6 +11,7 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use serde::Serialize;
 
+use super::api_versions::{DecodeError, Reader};
 use super::consumer::GroupConsumer;
 
 /// One member of the group.
@@ -46,35 +47,12 @@ pub struct AssignmentError {
     pub at: usize,
 }
 
-/// A big-endian reader over the assignment bytes.
-struct Bytes<'a> {
-    data: &'a [u8],
-    at: usize,
-}
-
-impl Bytes<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], AssignmentError> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.data.len());
-        let end = end.ok_or(AssignmentError { at: self.at })?;
-        let out = &self.data[self.at..end];
-        self.at = end;
-        Ok(out)
-    }
-
-    fn i16(&mut self) -> Result<i16, AssignmentError> {
-        let b = self.take(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn i32(&mut self) -> Result<i32, AssignmentError> {
-        let b = self.take(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// A non-negative array length.
-    fn count(&mut self) -> Result<usize, AssignmentError> {
-        let at = self.at;
-        usize::try_from(self.i32()?).map_err(|_| AssignmentError { at })
+impl From<DecodeError> for AssignmentError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Short { at, .. } => AssignmentError { at },
+            _ => AssignmentError { at: 0 },
+        }
     }
 }
 
@@ -84,16 +62,22 @@ pub fn parse_assignment(data: &[u8]) -> Result<Vec<(String, Vec<i32>)>, Assignme
     if data.is_empty() {
         return Ok(Vec::new());
     }
-    let mut b = Bytes { data, at: 0 };
-    b.i16()?; // version
-    let topics = b.count()?;
+    let mut r = Reader::new(data);
+    // A length or count that is negative (null) where one is required.
+    let size =
+        |r: &mut Reader<'_>, n: i64| usize::try_from(n).map_err(|_| AssignmentError { at: r.at });
+    r.i16()?; // version
+    let n = r.i32()?;
+    let topics = size(&mut r, n.into())?;
     let mut out = Vec::new();
     for _ in 0..topics {
-        let at = b.at;
-        let len = usize::try_from(b.i16()?).map_err(|_| AssignmentError { at })?;
-        let topic = String::from_utf8_lossy(b.take(len)?).into_owned();
-        let n = b.count()?;
-        let partitions = (0..n).map(|_| b.i32()).collect::<Result<Vec<_>, _>>()?;
+        let n = r.i16()?;
+        let len = size(&mut r, n.into())?;
+        let topic = String::from_utf8_lossy(r.take(len)?).into_owned();
+        let n = r.i32()?;
+        let partitions = (0..size(&mut r, n.into())?)
+            .map(|_| r.i32())
+            .collect::<Result<Vec<_>, _>>()?;
         out.push((topic, partitions));
     }
     Ok(out)
@@ -187,6 +171,6 @@ mod tests {
         );
         let mut negative = 0i16.to_be_bytes().to_vec();
         negative.extend((-5i32).to_be_bytes());
-        assert_eq!(parse_assignment(&negative), Err(AssignmentError { at: 2 }));
+        assert_eq!(parse_assignment(&negative), Err(AssignmentError { at: 6 }));
     }
 }

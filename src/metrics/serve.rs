@@ -167,15 +167,22 @@ pub fn serve_while<T, E: From<MetricsServerError>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::status::ConfigEntry;
 
-    #[test]
-    fn serves_the_registry_and_refuses_a_taken_address() {
+    /// `registry` served on a free loopback port, with the runtime that serves it.
+    fn served(registry: Registry) -> (tokio::runtime::Runtime, MetricsServer) {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let registry = Registry::new();
-        registry.counter("eosflow_x_total", "X.").add(3);
         let server = runtime
             .block_on(MetricsServer::start(([127, 0, 0, 1], 0).into(), registry))
             .expect("binds");
+        (runtime, server)
+    }
+
+    #[test]
+    fn serves_the_registry_and_refuses_a_taken_address() {
+        let registry = Registry::new();
+        registry.counter("eosflow_x_total", "X.").add(3);
+        let (runtime, server) = served(registry);
         let addr = server.local_addr();
         let taken = runtime
             .block_on(MetricsServer::start(addr, Registry::new()))
@@ -215,16 +222,9 @@ mod tests {
             "the listener is closed after stop"
         );
     }
-}
-
-#[cfg(test)]
-mod status_tests {
-    use super::*;
-    use crate::metrics::status::ConfigEntry;
 
     #[test]
     fn the_status_page_and_its_json_hide_secrets_and_cannot_be_broken_out_of() {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let registry = Registry::new();
         let status = registry.status();
         let sink = "postgres://eosflow:pw-never-shown@127.0.0.1/x";
@@ -236,9 +236,7 @@ mod status_tests {
         );
         let evil = "bad magic in </script><img src=x onerror=alert(1)>";
         status.dead_letter("bad-magic", 0, 7, evil, now_ms());
-        let server = runtime
-            .block_on(MetricsServer::start(([127, 0, 0, 1], 0).into(), registry))
-            .expect("binds");
+        let (runtime, server) = served(registry);
         let addr = server.local_addr();
         let (page, json) = runtime.block_on(async {
             let get = |path: &str| reqwest::get(format!("http://{addr}{path}"));
