@@ -400,6 +400,23 @@ fn produce_metrics_count_transactions_on_a_mock_cluster() {
         assert_eq!(m.get(series), want, "{series}\n{}", m.text);
     }
     assert_eq!(m.get(&build_info("produce")), 1.0);
+    // The status page's data agrees: the transaction closed, the cursor at the next page.
+    let (code, json) = job.probe("/status.json");
+    assert_eq!(code, 200, "{json}");
+    let status: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let producer = &status["producer"];
+    assert_eq!(status["command"], "produce", "{json}");
+    assert_eq!(producer["delivery"], "transactional", "{json}");
+    assert_eq!(producer["transaction"], "idle", "{json}");
+    assert_eq!(
+        (&producer["committed"], &producer["aborted"]),
+        (&1.into(), &0.into())
+    );
+    assert_eq!(producer["cursor"]["page"], 2, "{json}");
+    assert_eq!(producer["cursor"]["index"], 0, "{json}");
+    assert!(producer["last_commit_ms"].as_u64().is_some(), "{json}");
+    assert_eq!(status["rates"]["records_total"], 50, "{json}");
+    assert_eq!(status["rates"]["records_unit"], "users", "{json}");
     // Waiting for its next `--every` tick, the producer is live (it beats while it waits) and
     // ready.
     assert_eq!(job.probe("/healthz").0, 200);

@@ -466,7 +466,11 @@ fn run_process(
     let sink = sink_url.open().map_err(PipelineError::from)?;
     let registry = registry_client(&c.registry, &c.registry_auth, c.timeout)?;
     let metrics = crate::metrics::Registry::new();
-    let observed = ProcessMetrics::new(&metrics);
+    let mut observed = ProcessMetrics::new(&metrics);
+    if listen.is_none() {
+        // Nobody reads them: no librdkafka statistics, no group descriptions for the page.
+        observed.lag_interval = None;
+    }
     let config = super::status_config::process(&job, &sink_url, &c.registry);
     observed
         .status

@@ -43,7 +43,8 @@ pub struct ProcessMetrics {
     pub lag: GaugeVec,
     pub rebalances: CounterVec,
     pub assigned: Gauge,
-    /// librdkafka statistics interval for the lag gauges (None: metrics nobody reads).
+    /// librdkafka statistics interval for the lag gauges and the status page's partitions, which
+    /// also asks the broker to describe the group (None: metrics nobody reads).
     pub lag_interval: Option<Duration>,
     /// `/healthz` and `/readyz`.
     pub health: super::health::Health,
