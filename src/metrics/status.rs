@@ -80,8 +80,10 @@ pub enum Transaction {
     /// Between chunks.
     #[default]
     Idle,
-    /// A chunk is being delivered: begun, sent, and being committed (or acknowledged).
+    /// A chunk is being sent: the transaction begun (transactional), its records on their way.
     Open,
+    /// The records are acknowledged and `commit_transaction` is running.
+    Committing,
 }
 
 /// The producer's cursor: the next user it writes.
@@ -503,6 +505,8 @@ mod tests {
         );
         let json = serde_json::to_value(&p).expect("json");
         assert_eq!(json["transaction"], "idle");
+        let committing = serde_json::to_value(Transaction::Committing).expect("json");
+        assert_eq!(committing, "committing");
         assert_eq!(json["cursor"]["page"], 2);
     }
 }

@@ -15,7 +15,7 @@ use super::meter::Meter;
 use super::{PipelineError, Shutdown};
 use crate::avro::{newest_user_schema, user_schema_history, SchemaFile};
 use crate::core::producer::{resume, Cursor, Plan, Resume};
-use crate::kafka::producer::{DeliveryMode, PageProducer, ProducerStats};
+use crate::kafka::producer::{DeliveryMode, PageProducer, Phase, ProducerStats};
 use crate::kafka::progress::{self, SideTopics};
 use crate::kafka::KafkaSettings;
 use crate::kafka::{admin, KafkaAdapterError};
@@ -174,6 +174,14 @@ pub fn run_with_metrics(
         }
     };
     let mut producer = PageProducer::new(&job.kafka, job.delivery.clone(), job.timeout)?;
+    let (status, delivery) = (metrics.status.clone(), delivery_name(&job.delivery));
+    producer.watch(move |phase| {
+        let state = match phase {
+            Phase::Sending => Transaction::Open,
+            Phase::Committing => Transaction::Committing,
+        };
+        status.producer(delivery, |s| s.transaction = state);
+    });
     // A resumed run re-sends the recorded chunk whole (not counted against --count) first.
     let replay_until = resumed_at.as_ref().and(stored.as_ref()).map(|p| &p.next);
     // Where this producer began, carried in every progress record so that `verify` knows exactly
@@ -228,9 +236,6 @@ pub fn run_with_metrics(
             producer.stall_next_commit(stall);
         }
         let delivery = delivery_name(&job.delivery);
-        metrics
-            .status
-            .producer(delivery, |s| s.transaction = Transaction::Open);
         if let Some(doomed) = &p.canary {
             producer.deliver_aborted(doomed)?;
         }
