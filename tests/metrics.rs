@@ -6,12 +6,11 @@
 mod common;
 #[path = "common/randomuser_server.rs"]
 mod randomuser_server;
+#[path = "common/served.rs"]
+mod served;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::mock_broker::MockBroker;
@@ -21,42 +20,13 @@ use eosflow::kafka::KafkaSettings;
 use randomuser_server::RandomUserServer;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
+use served::Running;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a condition on the scraped metrics may take to hold.
 const PATIENCE: Duration = Duration::from_secs(120);
 
-/// A job started with `--metrics-listen 127.0.0.1:0`, its metrics URL read from its log.
-struct Running {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
 impl Running {
-    fn start(cmd: &mut Command) -> Running {
-        let mut child = cmd
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .env("EOSFLOW_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn eosflow");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel::<String>();
-        let keep = log.clone();
-        // Drain stderr for the whole run (a full pipe would block the job).
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                keep.lock().expect("log").push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        let url = metrics_url(&rx, &log);
-        Running { child, url, log }
-    }
-
     fn scrape(&self) -> Scrape {
         let response = reqwest::blocking::get(&self.url)
             .unwrap_or_else(|e| panic!("scrape {}: {e}\n{}", self.url, self.log()));
@@ -96,66 +66,6 @@ impl Running {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-
-    /// The status and body of `path` (`/healthz`, `/readyz`) on the metrics port.
-    fn probe(&self, path: &str) -> (u16, String) {
-        let url = self.url.replace("/metrics", path);
-        let response = reqwest::blocking::get(&url)
-            .unwrap_or_else(|e| panic!("GET {url}: {e}\n{}", self.log()));
-        (
-            response.status().as_u16(),
-            response.text().unwrap_or_default(),
-        )
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().expect("log").join("\n")
-    }
-
-    /// SIGTERM, then the summary line of a clean exit.
-    fn terminate(mut self) -> String {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let exit = self.child.wait().expect("exits");
-        assert!(exit.success(), "exit 0 after SIGTERM\n{}", self.log());
-        let mut summary = String::new();
-        if let Some(mut stdout) = self.child.stdout.take() {
-            stdout.read_to_string(&mut summary).expect("stdout");
-        }
-        summary
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The URL from the log line `metrics: listening on http://127.0.0.1:PORT/metrics`.
-fn metrics_url(lines: &Receiver<String>, log: &Mutex<Vec<String>>) -> String {
-    let deadline = Instant::now() + PATIENCE;
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match lines.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(at) = line.find("metrics: listening on http://") {
-                    let rest = &line[at + "metrics: listening on ".len()..];
-                    if let Some(end) = rest.find("/metrics") {
-                        return rest[..end + "/metrics".len()].to_string();
-                    }
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    panic!(
-        "no `metrics: listening on` line in the log:\n{}",
-        log.lock().expect("log").join("\n")
-    );
 }
 
 /// One scrape: its text and each series' value by `name{labels}` exactly as exposed.
@@ -490,6 +400,23 @@ fn produce_metrics_count_transactions_on_a_mock_cluster() {
         assert_eq!(m.get(series), want, "{series}\n{}", m.text);
     }
     assert_eq!(m.get(&build_info("produce")), 1.0);
+    // The status page's data agrees: the transaction closed, the cursor at the next page.
+    let (code, json) = job.probe("/status.json");
+    assert_eq!(code, 200, "{json}");
+    let status: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let producer = &status["producer"];
+    assert_eq!(status["command"], "produce", "{json}");
+    assert_eq!(producer["delivery"], "transactional", "{json}");
+    assert_eq!(producer["transaction"], "idle", "{json}");
+    assert_eq!(
+        (&producer["committed"], &producer["aborted"]),
+        (&1.into(), &0.into())
+    );
+    assert_eq!(producer["cursor"]["page"], 2, "{json}");
+    assert_eq!(producer["cursor"]["index"], 0, "{json}");
+    assert!(producer["last_commit_ms"].as_u64().is_some(), "{json}");
+    assert_eq!(status["rates"]["records_total"], 50, "{json}");
+    assert_eq!(status["rates"]["records_unit"], "users", "{json}");
     // Waiting for its next `--every` tick, the producer is live (it beats while it waits) and
     // ready.
     assert_eq!(job.probe("/healthz").0, 200);

@@ -89,8 +89,8 @@ pub struct CommonArgs {
 /// Prometheus metrics of a long-running job (`produce`, `process`).
 #[derive(Debug, Clone, Args)]
 pub struct MetricsArgs {
-    /// Serve Prometheus metrics at http://ADDR/metrics while the job runs, e.g. 127.0.0.1:9464
-    /// (port 0 picks a free port; the address is logged).
+    /// Serve Prometheus metrics at http://ADDR/metrics and a live status page at http://ADDR/
+    /// while the job runs, e.g. 127.0.0.1:9464 (port 0 picks a free port; the address is logged).
     #[arg(long, env = "EOSFLOW_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<String>,
 }

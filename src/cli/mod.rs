@@ -9,6 +9,7 @@ pub mod defaults;
 pub mod run;
 pub mod schema;
 pub mod security;
+mod status_config;
 
 pub use args::Cli;
 pub use run::run;

@@ -18,6 +18,7 @@ use crate::kafka::consumer::{GroupOptions, GroupProtocol};
 use crate::kafka::producer::DeliveryMode;
 use crate::kafka::progress::SideTopics;
 use crate::kafka::KafkaSettings;
+use crate::metrics::status::now_ms;
 use crate::metrics::{serve_while, ProcessMetrics, ProduceMetrics};
 use crate::pipeline::faults::Faults;
 use crate::pipeline::{demo, doctor, process, produce, verify, PipelineError, Shutdown};
@@ -334,12 +335,14 @@ fn run_produce(
         faults,
         timeout: c.timeout,
     };
+    let location = pick(
+        args.source.clone(),
+        f.source.clone(),
+        defaults::SOURCE.into(),
+    );
+    let config = super::status_config::produce(&job, &location, &c.registry);
     let mut source = crate::source::open(&SourceSpec {
-        location: pick(
-            args.source.clone(),
-            f.source.clone(),
-            defaults::SOURCE.into(),
-        ),
+        location,
         name: args.source_name.clone().or(f.source_name.clone()),
         nat: args.nat.clone().or(f.nat.clone()),
         rate: args.rate.or(f.rate),
@@ -348,6 +351,9 @@ fn run_produce(
     let registry = registry_client(&c.registry, &c.registry_auth, c.timeout)?;
     let metrics = crate::metrics::Registry::new();
     let observed = ProduceMetrics::new(&metrics);
+    observed
+        .status
+        .describe("produce", &job.topic, config, now_ms());
     let summary = serve_while(listen, &metrics, runtime.handle(), || {
         let handle = runtime.handle();
         produce::run_with_metrics(
@@ -460,7 +466,15 @@ fn run_process(
     let sink = sink_url.open().map_err(PipelineError::from)?;
     let registry = registry_client(&c.registry, &c.registry_auth, c.timeout)?;
     let metrics = crate::metrics::Registry::new();
-    let observed = ProcessMetrics::new(&metrics);
+    let mut observed = ProcessMetrics::new(&metrics);
+    if listen.is_none() {
+        // Nobody reads them: no librdkafka statistics, no group descriptions for the page.
+        observed.lag_interval = None;
+    }
+    let config = super::status_config::process(&job, &sink_url, &c.registry);
+    observed
+        .status
+        .describe("process", &job.topic, config, now_ms());
     let summary = serve_while(listen, &metrics, runtime.handle(), || {
         let handle = runtime.handle();
         process::run_with_metrics(&job, sink, &registry, &reader, handle, shutdown, &observed)

@@ -363,7 +363,7 @@ impl Default for GroupOptions {
 /// A consumer in a group, subscribed to one topic, whose rebalances go through a
 /// [`RebalanceHook`].
 pub struct GroupConsumer {
-    consumer: BaseConsumer<HookContext>,
+    pub(super) consumer: BaseConsumer<HookContext>,
     topic: String,
 }
 

@@ -5,6 +5,8 @@
 //!   (`transactional`) or acknowledged batch (`idempotent`).
 //! - [`consumer`]: a group consumer whose rebalance callback asks a hook where to start each
 //!   assigned partition and lets it commit before partitions are revoked.
+//! - [`group`]: the consumer group as the broker describes it (members, assignments), for the
+//!   status page.
 //! - [`reach`]: a TCP look at the bootstrap addresses, so a broker that is down is said at once.
 //! - [`reader`]: a plain reader of a whole topic (`verify`, the producer's cursor).
 //! - [`admin`]: topic existence and creation.
@@ -16,6 +18,7 @@
 pub mod admin;
 pub mod api_versions;
 pub mod consumer;
+pub mod group;
 pub mod mock;
 pub mod producer;
 pub mod progress;

@@ -152,6 +152,15 @@ pub(crate) fn await_reports_served<C: ProducerContext>(
     let _ = unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), ms) };
 }
 
+/// Where the delivery of a chunk stands, told to a watcher ([`PageProducer::watch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Transaction begun (transactional) or not; records being sent and acknowledged.
+    Sending,
+    /// `commit_transaction` called (transactional delivery only).
+    Committing,
+}
+
 /// A producer of chunks to one topic.
 pub struct PageProducer {
     settings: KafkaSettings,
@@ -169,6 +178,8 @@ pub struct PageProducer {
     began: Option<Instant>,
     /// A fault to inject: sleep this long inside the next transaction, before its commit.
     stall_next_commit: Option<Duration>,
+    /// Told each [`Phase`] of every attempt (the status page).
+    watcher: Option<Box<dyn Fn(Phase) + Send + Sync>>,
 }
 
 /// `transaction.timeout.ms` unless `--transaction-timeout` says otherwise.
@@ -216,7 +227,19 @@ impl PageProducer {
             transaction_timeout,
             began: None,
             stall_next_commit: None,
+            watcher: None,
         })
+    }
+
+    /// Tell `watcher` each phase of every delivery attempt.
+    pub fn watch(&mut self, watcher: impl Fn(Phase) + Send + Sync + 'static) {
+        self.watcher = Some(Box::new(watcher));
+    }
+
+    fn tell(&self, phase: Phase) {
+        if let Some(watcher) = &self.watcher {
+            watcher(phase);
+        }
     }
 
     /// Fault injection: the next transaction sleeps `stall` after its records are acknowledged
@@ -337,6 +360,7 @@ impl PageProducer {
         // Reports of an earlier, aborted attempt must not count against this one.
         self.drain(Wait::All)?;
         self.take_failures();
+        self.tell(Phase::Sending);
         if transactional {
             self.producer.begin_transaction().map_err(classify)?;
             self.began = Some(Instant::now());
@@ -363,6 +387,7 @@ impl PageProducer {
         }
         if transactional {
             let committing = Instant::now();
+            self.tell(Phase::Committing);
             // Every delivery is reported by now.
             await_reports_served(&self.producer, self.timeout);
             match self.producer.commit_transaction(self.timeout) {

@@ -43,10 +43,13 @@ pub struct ProcessMetrics {
     pub lag: GaugeVec,
     pub rebalances: CounterVec,
     pub assigned: Gauge,
-    /// librdkafka statistics interval for the lag gauges (None: metrics nobody reads).
+    /// librdkafka statistics interval for the lag gauges and the status page's partitions, which
+    /// also asks the broker to describe the group (None: metrics nobody reads).
     pub lag_interval: Option<Duration>,
     /// `/healthz` and `/readyz`.
     pub health: super::health::Health,
+    /// The status page.
+    pub status: super::status::Status,
 }
 
 impl ProcessMetrics {
@@ -96,6 +99,7 @@ impl ProcessMetrics {
             ),
             lag_interval: Some(LAG_INTERVAL),
             health: r.health().clone(),
+            status: r.status().clone(),
         }
     }
 
@@ -122,6 +126,8 @@ pub struct ProduceMetrics {
     pub commit_seconds: Histogram,
     /// `/healthz` and `/readyz`.
     pub health: super::health::Health,
+    /// The status page.
+    pub status: super::status::Status,
 }
 
 impl ProduceMetrics {
@@ -167,6 +173,7 @@ impl ProduceMetrics {
                 LATENCY_BUCKETS,
             ),
             health: r.health().clone(),
+            status: r.status().clone(),
         }
     }
 

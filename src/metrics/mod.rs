@@ -6,7 +6,8 @@
 //! | `mod.rs` | the registry, the metric handles, the text encoder |
 //! | [`catalog`] | every metric eosflow exports: names, help, labels ([`ProcessMetrics`], [`ProduceMetrics`]) |
 //! | [`health`] | liveness and readiness of the running job (`/healthz`, `/readyz`) |
-//! | [`serve`] | the adapter: `GET /metrics`, `/healthz`, `/readyz` over HTTP (axum) for as long as a job runs |
+//! | [`status`] | the live status behind the status page: partitions, throughput, dead letters, producer, group, config |
+//! | [`serve`] | the adapter: `GET /metrics`, `/healthz`, `/readyz`, the status page `/` and `/status.json` over HTTP (axum) for as long as a job runs |
 //!
 //! Handles are cheap clones of shared atomics: the jobs update them on their own threads without
 //! locks (labelled families lock only to find or create a series), and a scrape reads them. A
@@ -15,6 +16,7 @@
 pub mod catalog;
 pub mod health;
 pub mod serve;
+pub mod status;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -232,6 +234,7 @@ impl GaugeVec {
 pub struct Registry {
     families: Arc<Mutex<Vec<Family>>>,
     health: health::Health,
+    status: status::Status,
 }
 
 impl Registry {
@@ -242,6 +245,11 @@ impl Registry {
     /// The liveness and readiness of the job this registry belongs to.
     pub fn health(&self) -> &health::Health {
         &self.health
+    }
+
+    /// The live status of the job this registry belongs to (the status page).
+    pub fn status(&self) -> &status::Status {
+        &self.status
     }
 
     fn register(

@@ -44,14 +44,20 @@ fn uvarint(out: &mut Vec<u8>, mut n: u64) {
     out.push(n as u8);
 }
 
-/// A reader over a response frame.
-struct Reader<'a> {
+/// A big-endian reader over a response frame (also the group's assignment bytes,
+/// [`crate::kafka::group`]).
+pub(crate) struct Reader<'a> {
     frame: &'a [u8],
-    at: usize,
+    /// The offset of the next byte.
+    pub(crate) at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn new(frame: &'a [u8]) -> Self {
+        Reader { frame, at: 0 }
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let bytes = self
             .frame
             .get(self.at..self.at + n)
@@ -64,12 +70,12 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
-    fn i16(&mut self) -> Result<i16, DecodeError> {
+    pub(crate) fn i16(&mut self) -> Result<i16, DecodeError> {
         let b = self.take(2)?;
         Ok(i16::from_be_bytes([b[0], b[1]]))
     }
 
-    fn i32(&mut self) -> Result<i32, DecodeError> {
+    pub(crate) fn i32(&mut self) -> Result<i32, DecodeError> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }

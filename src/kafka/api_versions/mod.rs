@@ -451,6 +451,7 @@ fn tls_connector(options: &TlsOptions) -> Result<SslConnector, String> {
 }
 
 mod flexible;
+pub(crate) use flexible::Reader;
 
 #[cfg(test)]
 mod tests;

@@ -25,6 +25,7 @@ use crate::core::Partition;
 use crate::kafka::consumer::{GroupConsumer, GroupOptions, Polled, Record};
 use crate::kafka::producer::{Delivery, DeliveryMode, PageProducer};
 use crate::kafka::{admin, KafkaSettings};
+use crate::metrics::status;
 use crate::metrics::ProcessMetrics;
 use crate::registry::client::RegistryClient;
 use crate::sink::{Row, Sink};
@@ -277,8 +278,16 @@ fn poll_loop(
     let mut last_reach = Instant::now();
     let now_ms = || started.elapsed().as_millis() as u64;
     ctx.metrics.health.set_ready(true);
+    ctx.metrics.status.set_group(&job.group);
+    let mut last_described: Option<Instant> = None;
     loop {
         ctx.metrics.health.beat();
+        if ctx.metrics.lag_interval.is_some()
+            && last_described.is_none_or(|at| at.elapsed() >= DESCRIBE_GROUP_EVERY)
+        {
+            last_described = Some(Instant::now());
+            describe_group(consumer, &job.group, ctx.metrics);
+        }
         if shutdown.requested() {
             info!("stop requested: committing the open batch");
             break;
@@ -323,6 +332,15 @@ fn poll_loop(
                             warn!(partition = p, offset = o, class = poison.class, error = %poison.message, "dead-lettered");
                             s.summary.dead_letters += 1;
                             ctx.metrics.dead_letters.with(&[poison.class]).inc();
+                            // The wall clock (`now_ms` here is the run's own).
+                            let now = status::now_ms();
+                            ctx.metrics.status.dead_letter(
+                                poison.class,
+                                p,
+                                o,
+                                &poison.message,
+                                now,
+                            );
                         }
                         offer
                     }
@@ -484,6 +502,22 @@ impl AtEnd {
     fn keep_only(&mut self, assigned: impl IntoIterator<Item = Partition>) {
         let assigned: std::collections::BTreeSet<Partition> = assigned.into_iter().collect();
         self.0.retain(|p| assigned.contains(p));
+    }
+}
+
+/// How often a served `process` asks the broker to describe its group (the status page).
+const DESCRIBE_GROUP_EVERY: Duration = Duration::from_secs(5);
+
+/// The group's members and assignments for the status page (one broker round trip, bounded;
+/// a failure is shown there, not an error of the run).
+fn describe_group(consumer: &GroupConsumer, group: &str, metrics: &ProcessMetrics) {
+    let described = consumer.describe_group(group, Duration::from_millis(1500));
+    let value = match described {
+        Ok(d) => serde_json::to_value(d),
+        Err(e) => Ok(serde_json::json!({ "group": group, "error": e.to_string() })),
+    };
+    if let Ok(value) = value {
+        metrics.status.group_members(value);
     }
 }
 

@@ -13,6 +13,7 @@ use super::{ProcessFaults, ProcessSummary};
 use crate::core::processor::{gaps, ProcessorCore, Skipped, StartAt};
 use crate::core::Partition;
 use crate::kafka::consumer::{PartitionStats, RebalanceHook};
+use crate::metrics::status::{now_ms, PartitionRow};
 use crate::metrics::ProcessMetrics;
 use crate::pipeline::PipelineError;
 use crate::sink::{Row, Sink, SinkBatch};
@@ -114,6 +115,7 @@ impl State {
         self.metrics.rows.add(rows);
         self.metrics.batches.inc();
         self.metrics.batch_seconds.observe_duration(landed.took);
+        self.metrics.status.batch(rows, now_ms());
         debug!(rows, ms = landed.took.as_millis() as u64, offsets = ?landed.next_offsets, "batch committed");
         Ok(landed.next_offsets)
     }
@@ -201,6 +203,7 @@ impl RebalanceHook for Hook {
             }
         };
         let starts = s.core.assign(partitions, &stored);
+        s.metrics.status.assigned(partitions, &stored);
         s.metrics.rebalances.with(&["assign"]).inc();
         s.metrics.assigned.set(s.core.assigned().len() as f64);
         starts
@@ -218,6 +221,7 @@ impl RebalanceHook for Hook {
             }
         };
         s.core.forget(partitions);
+        s.metrics.status.revoked(partitions);
         s.metrics.rebalances.with(&["revoke"]).inc();
         s.metrics.assigned.set(s.core.assigned().len() as f64);
         for p in partitions {
@@ -233,10 +237,19 @@ impl RebalanceHook for Hook {
             .iter()
             .filter(|p| assigned.contains(&p.partition))
         {
-            if let Some(lag) = p.lag(stored.get(&p.partition).copied()) {
+            let committed = stored.get(&p.partition).copied();
+            let lag = p.lag(committed);
+            if let Some(lag) = lag {
                 let partition = p.partition.to_string();
                 s.metrics.lag.with(&[&s.topic, &partition]).set(lag as f64);
             }
+            s.metrics.status.partition(PartitionRow {
+                partition: p.partition,
+                committed,
+                position: p.position,
+                end: p.end,
+                lag,
+            });
         }
     }
 }

@@ -15,10 +15,11 @@ use super::meter::Meter;
 use super::{PipelineError, Shutdown};
 use crate::avro::{newest_user_schema, user_schema_history, SchemaFile};
 use crate::core::producer::{resume, Cursor, Plan, Resume};
-use crate::kafka::producer::{DeliveryMode, PageProducer, ProducerStats};
+use crate::kafka::producer::{DeliveryMode, PageProducer, Phase, ProducerStats};
 use crate::kafka::progress::{self, SideTopics};
 use crate::kafka::KafkaSettings;
 use crate::kafka::{admin, KafkaAdapterError};
+use crate::metrics::status::{now_ms, Transaction};
 use crate::metrics::ProduceMetrics;
 use crate::registry::client::RegistryClient;
 use crate::source::Source;
@@ -173,6 +174,14 @@ pub fn run_with_metrics(
         }
     };
     let mut producer = PageProducer::new(&job.kafka, job.delivery.clone(), job.timeout)?;
+    let (status, delivery) = (metrics.status.clone(), delivery_name(&job.delivery));
+    producer.watch(move |phase| {
+        let state = match phase {
+            Phase::Sending => Transaction::Open,
+            Phase::Committing => Transaction::Committing,
+        };
+        status.producer(delivery, |s| s.transaction = state);
+    });
     // A resumed run re-sends the recorded chunk whole (not counted against --count) first.
     let replay_until = resumed_at.as_ref().and(stored.as_ref()).map(|p| &p.next);
     // Where this producer began, carried in every progress record so that `verify` knows exactly
@@ -194,6 +203,9 @@ pub fn run_with_metrics(
         warn!(faults = ?job.faults, "fault injection is on");
     }
     metrics.health.set_ready(true);
+    metrics.status.producer(delivery_name(&job.delivery), |s| {
+        s.cursor = Some((&cursor).into())
+    });
     let chunks = prepare::Chunks {
         job,
         source,
@@ -223,6 +235,7 @@ pub fn run_with_metrics(
         if let Some(stall) = job.faults.stall_at(chunks_begun) {
             producer.stall_next_commit(stall);
         }
+        let delivery = delivery_name(&job.delivery);
         if let Some(doomed) = &p.canary {
             producer.deliver_aborted(doomed)?;
         }
@@ -237,6 +250,7 @@ pub fn run_with_metrics(
         metrics.rejects.add(p.rejects);
         count_chunk(metrics, before, &mut producer);
         cursor = p.next;
+        show_chunk(metrics, delivery, &cursor, u64::from(p.chunk.len()));
         busy = first.elapsed();
         meter.add(u64::from(p.chunk.len()));
         if let Some(every) = job.every {
@@ -299,6 +313,31 @@ fn count_chunk(m: &ProduceMetrics, before: ProducerStats, producer: &mut PagePro
         m.transactions.inc();
         m.commit_seconds.observe_duration(latency);
     }
+}
+
+/// `transactional` or `idempotent`, as the status page names the delivery.
+fn delivery_name(mode: &DeliveryMode) -> &'static str {
+    match mode {
+        DeliveryMode::Transactional { .. } => "transactional",
+        DeliveryMode::Idempotent => "idempotent",
+    }
+}
+
+/// The status page after a written chunk of `users`: the transaction closed, the producer's
+/// counts as the metrics have them, the cursor the next chunk starts at.
+fn show_chunk(m: &ProduceMetrics, delivery: &str, cursor: &Cursor, users: u64) {
+    let now = now_ms();
+    m.status.batch(users, now);
+    m.status.producer(delivery, |s| {
+        s.transaction = Transaction::Idle;
+        if m.transactions.get() > s.committed {
+            s.last_commit_ms = Some(now);
+        }
+        s.committed = m.transactions.get();
+        s.aborted = m.aborts.get();
+        s.chunks = m.chunks.get();
+        s.cursor = Some(cursor.into());
+    });
 }
 
 /// A delivery that failed for good, with the cursor a restart resumes at (fencing says for
