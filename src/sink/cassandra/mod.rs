@@ -114,6 +114,7 @@ mod config;
 mod driver;
 mod ops;
 mod probe;
+mod schema;
 pub mod statements;
 mod write;
 
@@ -138,10 +139,9 @@ pub use config::{
 };
 use driver::{attempt_error, error_chain, permanent, prepare_attempt_error, tls_context};
 use ops::{advance_offsets, prepare, read_offsets, scan_ids, Prepared, Stmt};
-pub use statements::InstantColumns;
-use statements::{
-    instant_columns, missing_columns, plan_columns, row_values, user_from_values, Cql,
-};
+pub use schema::InstantColumns;
+use schema::{instant_columns, missing_columns, plan_columns};
+use statements::{row_values, user_from_values, Cql};
 use write::{with_retries, write_all, Failed, Retry, WriteStats};
 
 use super::migrate::{Change, PresentColumn, Wanted};

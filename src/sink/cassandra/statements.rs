@@ -7,11 +7,12 @@ use scylla::value::{CqlTimestamp, CqlValue};
 use uuid::Uuid;
 
 use super::config::Replication;
+use super::schema::InstantColumns;
 use crate::model::instant::{format_millis, to_millis};
 use crate::model::{
     FieldData, FieldError, FieldKind, FieldValue, User, USER_FIELDS, USER_FIELD_COUNT,
 };
-use crate::sink::migrate::{self, ColumnTypes, PresentColumn, Target, Wanted};
+use crate::sink::migrate::Wanted;
 
 /// The CQL type of a field kind. Every non-key Cassandra column is nullable; a null is written
 /// as `null` (so an update from a value to none really clears it).
@@ -21,51 +22,6 @@ pub fn cql_type(kind: FieldKind) -> &'static str {
         FieldKind::Long => "bigint",
         FieldKind::Int => "int",
         FieldKind::Timestamp => "timestamp",
-    }
-}
-
-/// How a table stores the timestamp fields: `timestamp` columns (every table this eosflow
-/// creates), or the `text` columns of a table an older eosflow created, which Cassandra cannot
-/// convert (it never changes a column's type): eosflow goes on writing the canonical ISO-8601
-/// text there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum InstantColumns {
-    #[default]
-    Native,
-    Text,
-}
-
-/// Cassandra's side of a migration plan: columns are only ever added.
-struct Types;
-
-impl ColumnTypes for Types {
-    fn id_type(&self) -> &'static str {
-        "uuid"
-    }
-    fn column_type(&self, kind: FieldKind) -> &'static str {
-        cql_type(kind)
-    }
-    fn convertible(&self, target: Target<'_>, from: &str, to: &'static str) -> Result<(), String> {
-        Err(format!(
-            "Cassandra never changes a column's type ({from} to {to}); point the sink at a new \
-             table (?table=NAME) and process the topic again into it (offsets are kept per \
-             table, so it fills exactly once), or keep {} as it is",
-            target.name()
-        ))
-    }
-}
-
-/// Whether `present` (a users table's `(column, type)`) stores timestamps as `text` (see
-/// [`InstantColumns`]); the plan of [`missing_columns`] treats such columns as up to date.
-pub fn instant_columns(present: &[(String, String)]) -> InstantColumns {
-    let text = USER_FIELDS
-        .iter()
-        .filter(|f| f.kind == FieldKind::Timestamp)
-        .any(|f| present.iter().any(|(c, t)| c == f.name && t == "text"));
-    if text {
-        InstantColumns::Text
-    } else {
-        InstantColumns::Native
     }
 }
 
@@ -345,47 +301,6 @@ impl Cql {
     }
 }
 
-/// The plan ([`migrate::plan`]) that gives a table with `existing` `(column, type)` pairs the
-/// `wanted` columns: columns are only added. A column present with another type is refused
-/// (Cassandra cannot convert it), except a timestamp's `text` column (see [`InstantColumns`]).
-pub fn plan_columns<'a>(
-    existing: &[(String, String)],
-    wanted: &'a [Wanted],
-) -> Result<Vec<migrate::Change<'a>>, migrate::Refusal> {
-    let kept_text = |column: &str| {
-        wanted
-            .iter()
-            .any(|w| w.kind == FieldKind::Timestamp && w.name == column)
-    };
-    let present: Vec<PresentColumn> = existing
-        .iter()
-        .map(|(c, t)| match t.as_str() {
-            "text" if kept_text(c) => PresentColumn::new(c, "timestamp"),
-            _ => PresentColumn::new(c, t),
-        })
-        .collect();
-    migrate::plan(&Types, &present, wanted)
-}
-
-/// The user columns missing from a table that has `existing` `(column, type)` pairs (see
-/// [`plan_columns`]), for this build's User.
-pub fn missing_columns(
-    existing: &[(String, String)],
-) -> Result<Vec<(&'static str, &'static str)>, String> {
-    let wanted = Wanted::user();
-    let changes = plan_columns(existing, &wanted).map_err(|e| e.to_string())?;
-    Ok(changes
-        .into_iter()
-        .filter_map(|c| match c {
-            migrate::Change::Add { column, ty } => USER_FIELDS
-                .iter()
-                .find(|f| f.name == column.name)
-                .map(|f| (f.name, ty)),
-            migrate::Change::Retype { .. } => None,
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -555,52 +470,6 @@ mod tests {
         assert_eq!(
             cql.delete_offsets(),
             "DELETE FROM ks.users_offsets WHERE consumer_group = ? AND topic = ?"
-        );
-    }
-
-    #[test]
-    fn missing_columns_are_found_and_type_changes_refused() {
-        let all: Vec<(String, String)> = std::iter::once(("id".to_string(), "uuid".to_string()))
-            .chain(
-                user_column_types()
-                    .into_iter()
-                    .map(|(c, t)| (c.to_string(), t.to_string())),
-            )
-            .collect();
-        assert_eq!(missing_columns(&all), Ok(vec![]));
-        assert_eq!(instant_columns(&all), InstantColumns::Native);
-        let without = |gone: &[&str]| -> Vec<(String, String)> {
-            all.iter()
-                .filter(|(c, _)| !gone.contains(&c.as_str()))
-                .cloned()
-                .collect()
-        };
-        assert_eq!(
-            missing_columns(&without(&["nat", "cell"])),
-            Ok(vec![("nat", "text"), ("cell", "text")])
-        );
-        let e = missing_columns(&without(&["picture"])).expect_err("required");
-        assert!(e.contains("column picture is missing and required"), "{e}");
-        // A table of an older eosflow keeps its text timestamps: nothing to add, written as text.
-        let text_instants: Vec<(String, String)> = all
-            .iter()
-            .map(|(c, t)| match c.as_str() {
-                "dob" | "registered_date" => (c.clone(), "text".to_string()),
-                _ => (c.clone(), t.clone()),
-            })
-            .collect();
-        assert_eq!(missing_columns(&text_instants), Ok(vec![]));
-        assert_eq!(instant_columns(&text_instants), InstantColumns::Text);
-        let mut retyped = all.clone();
-        for (c, t) in &mut retyped {
-            if c == "source_page" {
-                *t = "int".into();
-            }
-        }
-        let e = missing_columns(&retyped).expect_err("type change");
-        assert!(
-            e.contains("column source_page is int, and this sink cannot convert it to bigint"),
-            "{e}"
         );
     }
 }
