@@ -142,6 +142,10 @@ pub fn to_millis(s: &str) -> Result<i64, String> {
     Ok(day * DAY_MS + time + i64::from(nanos / 1_000_000))
 }
 
+/// The length of the canonical form, `YYYY-MM-DDTHH:MM:SS.mmmZ` (years 0–9999): a timestamp
+/// [`to_millis`] accepts is canonical exactly when it has this length.
+pub const CANONICAL_LEN: usize = 24;
+
 /// The canonical form of a timestamp (`YYYY-MM-DDTHH:MM:SS.mmmZ`); the same error as [`to_millis`].
 pub fn canonical(s: &str) -> Result<String, String> {
     to_millis(s).map(format_millis)
