@@ -147,3 +147,21 @@ fn a_reader_only_field_takes_its_default() {
     assert_eq!(fast.nat.as_deref(), Some("ZZ"));
     assert_eq!(Ok(fast), crate::avro::decode_user(&v1, &reader, &body));
 }
+
+#[test]
+fn every_version_of_the_history_is_read_into_the_newest_through_the_fast_plan() {
+    let reader = crate::avro::history::newest_parsed();
+    for file in crate::avro::user_schema_history() {
+        let plan = Plan::compile(file.parsed(), reader);
+        assert!(plan.is_fast(), "{}", file.name);
+        let user = generate_user("h", 1, 3, "generator");
+        let body = encode_user(file.parsed(), &user).expect("encode");
+        let want = crate::avro::history::as_written_with(file.version, &user);
+        assert_eq!(
+            plan.decode(file.parsed(), reader, &body),
+            Ok(want),
+            "{}",
+            file.name
+        );
+    }
+}
