@@ -155,7 +155,7 @@ fn companion_value(user: &User, name: &str) -> Result<Value, String> {
     match user.values()[slot] {
         FieldValue::Text(s) => to_millis(s)
             .map(Value::TimestampMillis)
-            .map_err(|e| format!("field {}: {e}", field.name)),
+            .map_err(|e| format!("field {}: {}", field.name, e.about(s))),
         other => Err(format!(
             "field {}: {other:?} is not a timestamp",
             field.name

@@ -126,16 +126,28 @@ pub fn push_uint(out: &mut String, mut n: u64, width: usize) {
     out.extend(buf[i..].iter().map(|&b| char::from(b)));
 }
 
-/// Milliseconds since the Unix epoch of a timestamp `parse_timestamp` accepts; an error saying
-/// why when it does not parse or is finer than a millisecond.
-pub fn to_millis(s: &str) -> Result<i64, String> {
-    let (y, mo, d, h, mi, sec, nanos) = parse_timestamp(s).ok_or_else(|| {
-        format!("{s:?} is not an ISO-8601 UTC timestamp (YYYY-MM-DDTHH:MM:SS[.fff]Z)")
-    })?;
+/// Why a text is not an instant eosflow keeps (the one wording of both reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InstantError {
+    #[error("is not an ISO-8601 UTC timestamp (YYYY-MM-DDTHH:MM:SS[.fff]Z)")]
+    NotIso,
+    #[error("is finer than a millisecond, which a timestamp column cannot keep")]
+    FinerThanMillisecond,
+}
+
+impl InstantError {
+    /// The reason about `shown` (the value, or a shortened form of it): `"…" is not …`.
+    pub fn about(self, shown: &str) -> String {
+        format!("{shown:?} {self}")
+    }
+}
+
+/// Milliseconds since the Unix epoch of a timestamp `parse_timestamp` accepts; why not when it
+/// does not parse or is finer than a millisecond.
+pub fn to_millis(s: &str) -> Result<i64, InstantError> {
+    let (y, mo, d, h, mi, sec, nanos) = parse_timestamp(s).ok_or(InstantError::NotIso)?;
     if nanos % 1_000_000 != 0 {
-        return Err(format!(
-            "{s:?} is finer than a millisecond, which a timestamp column cannot keep"
-        ));
+        return Err(InstantError::FinerThanMillisecond);
     }
     let day = days_from_civil(i64::from(y), u32::from(mo), u32::from(d));
     let time = (i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(sec)) * 1000;
@@ -147,7 +159,7 @@ pub fn to_millis(s: &str) -> Result<i64, String> {
 pub const CANONICAL_LEN: usize = 24;
 
 /// The canonical form of a timestamp (`YYYY-MM-DDTHH:MM:SS.mmmZ`); the same error as [`to_millis`].
-pub fn canonical(s: &str) -> Result<String, String> {
+pub fn canonical(s: &str) -> Result<String, InstantError> {
     to_millis(s).map(format_millis)
 }
 
@@ -174,11 +186,14 @@ mod tests {
         ] {
             assert_eq!(to_millis(&format_millis(ms)), Ok(ms), "{ms}");
         }
-        assert!(to_millis("2024-02-29T23:59:59.1234Z")
-            .unwrap_err()
-            .contains("finer than a millisecond"));
-        assert!(to_millis("2023-02-29T00:00:00Z")
-            .unwrap_err()
-            .contains("not an ISO-8601"));
+        assert_eq!(
+            to_millis("2024-02-29T23:59:59.1234Z"),
+            Err(InstantError::FinerThanMillisecond)
+        );
+        assert_eq!(to_millis("2023-02-29T00:00:00Z"), Err(InstantError::NotIso));
+        assert_eq!(
+            InstantError::NotIso.about("x"),
+            "\"x\" is not an ISO-8601 UTC timestamp (YYYY-MM-DDTHH:MM:SS[.fff]Z)"
+        );
     }
 }

@@ -95,7 +95,7 @@ pub fn invalid_user(u: &User) -> Option<Poison> {
     }
     for (name, value) in [("dob", &u.dob), ("registered_date", &u.registered_date)] {
         if let Err(e) = to_millis(value) {
-            problems.push(format!("{name}: {e}"));
+            problems.push(format!("{name}: {}", e.about(value)));
         }
     }
     if u.source_page < 1 || u.source_index < 0 {

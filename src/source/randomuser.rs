@@ -312,23 +312,12 @@ impl<'a> Checker<'a> {
     }
 
     fn timestamp(&mut self, path: &str, value: &str) -> Option<i64> {
-        match to_millis(value) {
-            Ok(ms) => Some(ms),
-            Err(_) if parse_timestamp(value).is_none() => {
-                self.problems.push(format!(
-                    "{path}: {:?} is not an ISO-8601 UTC timestamp (YYYY-MM-DDTHH:MM:SS[.fff]Z)",
-                    truncate_chars(value, 80)
-                ));
-                None
-            }
-            Err(_) => {
-                self.problems.push(format!(
-                    "{path}: {:?} is finer than a millisecond (sinks store milliseconds)",
-                    truncate_chars(value, 80)
-                ));
-                None
-            }
-        }
+        to_millis(value)
+            .map_err(|e| {
+                let reason = e.about(truncate_chars(value, 80));
+                self.problems.push(format!("{path}: {reason}"));
+            })
+            .ok()
     }
 
     /// `location.street.number`: a whole number (randomuser's form) or a non-blank string.

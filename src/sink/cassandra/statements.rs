@@ -49,7 +49,9 @@ fn to_cql(
         FieldValue::Text(s)
             if kind == FieldKind::Timestamp && instants == InstantColumns::Native =>
         {
-            Some(CqlValue::Timestamp(CqlTimestamp(to_millis(s)?)))
+            Some(CqlValue::Timestamp(CqlTimestamp(
+                to_millis(s).map_err(|e| e.about(s))?,
+            )))
         }
         FieldValue::Text(s) => Some(CqlValue::Text(s.to_string())),
         FieldValue::Long(v) => Some(CqlValue::BigInt(v)),
