@@ -134,6 +134,12 @@ pub trait ColumnTypes {
     /// Whether a column of type `from` can become `to` in place with every value unchanged;
     /// `Err` says why not.
     fn convertible(&self, target: Target<'_>, from: &str, to: &'static str) -> Result<(), String>;
+    /// SQL selecting, as text, the id and value of the first row of `table` whose `column` the
+    /// conversion to `to` would not keep as it is (None: every value it accepts converts
+    /// unchanged). Run by [`check_values`] before the conversion.
+    fn changed_values(&self, _table: &str, _column: &str, _to: &'static str) -> Option<String> {
+        None
+    }
 }
 
 /// The changes that bring a table with columns `present` to the `wanted` ones; an empty plan
@@ -190,6 +196,33 @@ pub fn plan<'a>(
         }
     }
     Ok(changes)
+}
+
+/// Refuses `changes` when a row holds a value one of its conversions would change, naming the
+/// row: runs each conversion's [`ColumnTypes::changed_values`] query through `first_row`.
+pub fn check_values<E>(
+    types: &dyn ColumnTypes,
+    table: &str,
+    changes: &[Change<'_>],
+    mut first_row: impl FnMut(&str) -> Result<Option<(String, String)>, E>,
+) -> Result<(), Failed<E>> {
+    for change in changes {
+        let Change::Retype { target, from, to } = change else {
+            continue;
+        };
+        let Some(sql) = types.changed_values(table, target.name(), to) else {
+            continue;
+        };
+        if let Some((id, value)) = first_row(&sql)? {
+            return Err(Failed::Refused(Refusal::Unconvertible {
+                column: target.name().to_string(),
+                from: from.clone(),
+                to,
+                why: format!("row {id} holds {value:?}, which {to} would not keep as it is"),
+            }));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

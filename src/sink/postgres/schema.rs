@@ -5,7 +5,7 @@
 use postgres::{Client, GenericClient};
 
 use super::types::{self, column_type};
-use crate::sink::migrate::{self, Change, PresentColumn, Refusal, Wanted};
+use crate::sink::migrate::{self, Change, PresentColumn, Wanted};
 use crate::sink::{sql, SchemaPlan};
 
 /// Why a users table could not be brought up to date.
@@ -76,7 +76,7 @@ pub(super) fn plan(
 /// (which would take an exclusive lock on every start); a table to migrate is locked, looked up
 /// again and migrated in one transaction, so two processors starting at once migrate it once.
 /// Before a text column becomes a timestamp or a UUID, every value is checked to convert
-/// unchanged (see [`types::retype_check`]); one that would not stops the migration, named.
+/// unchanged ([`migrate::check_values`]); one that would not stops the migration, named.
 pub(super) fn create_and_migrate(
     client: &mut Client,
     t: &str,
@@ -100,25 +100,11 @@ pub(super) fn create_and_migrate(
         // Another processor migrated it while this one waited for the lock.
         return Ok(tx.commit()?);
     }
-    for change in &changes {
-        if let Change::Retype { target, from, to } = change {
-            let Some(check) = types::retype_check(t, target.name(), to) else {
-                continue;
-            };
-            if let Some(row) = tx.query_opt(&check, &[])? {
-                return Err(Migration::Refused(Refusal::Unconvertible {
-                    column: target.name().to_string(),
-                    from: from.clone(),
-                    to,
-                    why: format!(
-                        "row {} holds {:?}, which {to} would not keep as it is",
-                        row.try_get::<_, String>(0)?,
-                        row.try_get::<_, String>(1)?
-                    ),
-                }));
-            }
-        }
-    }
+    migrate::check_values(&types::Types, t, &changes, |sql| {
+        tx.query_opt(sql, &[])?
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()
+    })?;
     let statement = alter(t, &changes);
     tracing::info!(sink = %describe, table = %t, %statement,
         "postgres: migrating the users table to this eosflow's columns");

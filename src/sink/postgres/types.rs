@@ -45,22 +45,21 @@ impl ColumnTypes for Types {
             )),
         }
     }
-}
 
-/// The rows of `table` whose `column` (text) a retype to `to` would change or refuse, as SQL
-/// returning the first such row's id and value; None when the cast keeps every value.
-pub(super) fn retype_check(table: &str, column: &str, to: &str) -> Option<String> {
-    let canonical = match to {
-        // Up to milliseconds: the sink stores, and reads back, milliseconds.
-        "timestamp with time zone" => {
-            r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,3})?Z$"
-        }
-        "uuid" => "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-        _ => return None,
-    };
-    Some(format!(
-        "SELECT id::text, {column}::text FROM {table} WHERE {column} !~ '{canonical}' LIMIT 1"
-    ))
+    /// Text that is not canonical up to milliseconds (the sink stores, and reads back,
+    /// milliseconds) or not a lowercase UUID.
+    fn changed_values(&self, table: &str, column: &str, to: &'static str) -> Option<String> {
+        let canonical = match to {
+            "timestamp with time zone" => {
+                r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,3})?Z$"
+            }
+            "uuid" => "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            _ => return None,
+        };
+        Some(format!(
+            "SELECT id::text, {column}::text FROM {table} WHERE {column} !~ '{canonical}' LIMIT 1"
+        ))
+    }
 }
 
 /// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01 UTC.
@@ -73,7 +72,7 @@ pub(super) struct Instant<'a>(pub &'a str);
 
 impl ToSql for Instant<'_> {
     fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        let ms = to_millis(self.0)?;
+        let ms = to_millis(self.0).map_err(|e| e.about(self.0))?;
         let us = ms
             .checked_mul(1000)
             .and_then(|us| us.checked_sub(PG_EPOCH_US))

@@ -11,7 +11,7 @@
 use rusqlite::{OptionalExtension, Transaction};
 
 use crate::model::FieldKind;
-use crate::sink::migrate::{self, Change, ColumnTypes, PresentColumn, Refusal, Target, Wanted};
+use crate::sink::migrate::{self, Change, ColumnTypes, PresentColumn, Target, Wanted};
 use crate::sink::{sql, SchemaPlan};
 
 /// `strftime`'s form of the canonical instant: the same text for a canonical value.
@@ -75,6 +75,17 @@ impl ColumnTypes for Types {
                 target.name()
             )),
         }
+    }
+
+    /// A timestamp finer than a millisecond: its canonical form would change it. (Text the
+    /// `CHECK` refuses stops the copy with SQLite's error.)
+    fn changed_values(&self, table: &str, column: &str, to: &'static str) -> Option<String> {
+        (to == TIMESTAMP_TEXT).then(|| {
+            format!(
+                "SELECT id, {column} FROM {table} \
+                 WHERE {column} GLOB '*.[0-9][0-9][0-9][0-9]*' LIMIT 1"
+            )
+        })
     }
 }
 
@@ -179,8 +190,7 @@ fn ddl(t: &str, changes: &[Change<'_>], wanted: &[Wanted]) -> Vec<String> {
 }
 
 /// Apply the migration of `t` to this build's columns inside `tx`; before a rebuild, refuse a
-/// table holding a timestamp finer than a millisecond (its canonical form would change it),
-/// naming the row.
+/// table holding a value the rebuild would change ([`migrate::check_values`]), naming the row.
 pub(super) fn migrate(tx: &Transaction<'_>, t: &str) -> Result<Vec<String>, Migration> {
     let present = present_columns(tx, t)?;
     if present.is_empty() {
@@ -188,33 +198,10 @@ pub(super) fn migrate(tx: &Transaction<'_>, t: &str) -> Result<Vec<String>, Migr
     }
     let wanted = Wanted::user();
     let changes = migrate::plan(&Types, &present, &wanted).map_err(Migration::Refused)?;
-    for change in &changes {
-        if let Change::Retype {
-            target,
-            to: TIMESTAMP_TEXT,
-            ..
-        } = change
-        {
-            let c = target.name();
-            let finer: Option<(String, String)> = tx
-                .query_row(
-                    &format!(
-                        "SELECT id, {c} FROM {t} WHERE {c} GLOB '*.[0-9][0-9][0-9][0-9]*' LIMIT 1"
-                    ),
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            if let Some((id, value)) = finer {
-                return Err(Migration::Refused(Refusal::Unconvertible {
-                    column: c.to_string(),
-                    from: "text".into(),
-                    to: TIMESTAMP_TEXT,
-                    why: format!("row {id} holds {value:?}, finer than a millisecond"),
-                }));
-            }
-        }
-    }
+    migrate::check_values(&Types, t, &changes, |sql| {
+        tx.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+    })?;
     let steps = ddl(t, &changes, &wanted);
     for step in &steps {
         tx.execute_batch(step)?;
