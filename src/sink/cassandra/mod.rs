@@ -140,7 +140,7 @@ pub use config::{
 use driver::{attempt_error, error_chain, permanent, prepare_attempt_error, tls_context};
 use ops::{advance_offsets, prepare, read_offsets, scan_ids, Prepared, Stmt};
 pub use schema::InstantColumns;
-use schema::{instant_columns, missing_columns, plan_columns};
+use schema::{instant_columns, plan_columns};
 use statements::{row_values, user_from_values, Cql};
 use write::{with_retries, write_all, Failed, Retry, WriteStats};
 
@@ -347,7 +347,7 @@ impl CassandraSink {
     }
 
     /// Create what is missing, then add the user columns an existing table lacks.
-    async fn create_schema(&self) -> Result<(Vec<&'static str>, InstantColumns), String> {
+    async fn create_schema(&self) -> Result<(Vec<String>, InstantColumns), String> {
         let (cql, config) = (&self.cql, &self.config);
         let failed = |what: &str, e: Failed| format!("{what}: {e}");
         if !self
@@ -396,15 +396,19 @@ impl CassandraSink {
 
     /// Add the user columns an existing table lacks. Another session adding the same column at
     /// the same time makes our `ALTER` fail: then the column is simply there on a second look.
-    async fn add_missing_columns(&self) -> Result<(Vec<&'static str>, InstantColumns), String> {
+    async fn add_missing_columns(&self) -> Result<(Vec<String>, InstantColumns), String> {
         let existing = self
             .columns_of(&self.cql.table)
             .await
             .map_err(|e| e.to_string())?;
-        let instants = instant_columns(&existing);
-        let missing = missing_columns(&existing)?;
+        let wanted = Wanted::user();
+        let changes = plan_columns(&existing, &wanted).map_err(|e| e.to_string())?;
         let mut added = Vec::new();
-        for (column, ty) in missing {
+        for change in changes {
+            let Change::Add { column, ty } = change else {
+                continue; // a Cassandra plan only adds
+            };
+            let column = column.name.as_str();
             if let Err(e) = self.ddl(self.cql.add_column(column, ty)).await {
                 let now = self
                     .columns_of(&self.cql.table)
@@ -414,9 +418,9 @@ impl CassandraSink {
                     return Err(format!("adding column {column} {ty}: {e}"));
                 }
             }
-            added.push(column);
+            added.push(column.to_string());
         }
-        Ok((added, instants))
+        Ok((added, instant_columns(&existing)))
     }
 }
 

@@ -3,7 +3,7 @@
 //! `text` timestamps ([`InstantColumns`]).
 
 use super::statements::cql_type;
-use crate::model::{FieldKind, USER_FIELDS};
+use crate::model::FieldKind;
 use crate::sink::migrate::{self, ColumnTypes, PresentColumn, Target, Wanted};
 
 /// How a table stores the timestamp fields: `timestamp` columns (every table this eosflow
@@ -37,14 +37,19 @@ impl ColumnTypes for Types {
     }
 }
 
-/// Whether `present` (a users table's `(column, type)`) stores timestamps as `text` (see
-/// [`InstantColumns`]); the plan of [`missing_columns`] treats such columns as up to date.
-pub fn instant_columns(present: &[(String, String)]) -> InstantColumns {
-    let text = USER_FIELDS
-        .iter()
-        .filter(|f| f.kind == FieldKind::Timestamp)
-        .any(|f| present.iter().any(|(c, t)| c == f.name && t == "text"));
-    if text {
+/// Whether `column` of type `ty` is a timestamp field's `text` column, which an older eosflow
+/// made and Cassandra cannot convert (see [`InstantColumns`]).
+fn text_instant(wanted: &[Wanted], column: &str, ty: &str) -> bool {
+    ty == "text"
+        && wanted
+            .iter()
+            .any(|w| w.kind == FieldKind::Timestamp && w.name == column)
+}
+
+/// How the table with `existing` `(column, type)` pairs stores this build's timestamps.
+pub fn instant_columns(existing: &[(String, String)]) -> InstantColumns {
+    let wanted = Wanted::user();
+    if existing.iter().any(|(c, t)| text_instant(&wanted, c, t)) {
         InstantColumns::Text
     } else {
         InstantColumns::Native
@@ -53,49 +58,38 @@ pub fn instant_columns(present: &[(String, String)]) -> InstantColumns {
 
 /// The plan ([`migrate::plan`]) that gives a table with `existing` `(column, type)` pairs the
 /// `wanted` columns: columns are only added. A column present with another type is refused
-/// (Cassandra cannot convert it), except a timestamp's `text` column (see [`InstantColumns`]).
+/// (Cassandra cannot convert it), except a timestamp's `text` column, which is kept.
 pub fn plan_columns<'a>(
     existing: &[(String, String)],
     wanted: &'a [Wanted],
 ) -> Result<Vec<migrate::Change<'a>>, migrate::Refusal> {
-    let kept_text = |column: &str| {
-        wanted
-            .iter()
-            .any(|w| w.kind == FieldKind::Timestamp && w.name == column)
-    };
     let present: Vec<PresentColumn> = existing
         .iter()
-        .map(|(c, t)| match t.as_str() {
-            "text" if kept_text(c) => PresentColumn::new(c, "timestamp"),
-            _ => PresentColumn::new(c, t),
+        .map(|(c, t)| match text_instant(wanted, c, t) {
+            true => PresentColumn::new(c, cql_type(FieldKind::Timestamp)),
+            false => PresentColumn::new(c, t),
         })
         .collect();
     migrate::plan(&Types, &present, wanted)
-}
-
-/// The user columns missing from a table that has `existing` `(column, type)` pairs (see
-/// [`plan_columns`]), for this build's User.
-pub fn missing_columns(
-    existing: &[(String, String)],
-) -> Result<Vec<(&'static str, &'static str)>, String> {
-    let wanted = Wanted::user();
-    let changes = plan_columns(existing, &wanted).map_err(|e| e.to_string())?;
-    Ok(changes
-        .into_iter()
-        .filter_map(|c| match c {
-            migrate::Change::Add { column, ty } => USER_FIELDS
-                .iter()
-                .find(|f| f.name == column.name)
-                .map(|f| (f.name, ty)),
-            migrate::Change::Retype { .. } => None,
-        })
-        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sink::cassandra::statements::user_column_types;
+
+    /// The columns this build's plan adds to a table with `existing` columns.
+    fn missing_columns(existing: &[(String, String)]) -> Result<Vec<(String, &str)>, String> {
+        let wanted = Wanted::user();
+        let changes = plan_columns(existing, &wanted).map_err(|e| e.to_string())?;
+        Ok(changes
+            .into_iter()
+            .filter_map(|c| match c {
+                migrate::Change::Add { column, ty } => Some((column.name.clone(), ty)),
+                migrate::Change::Retype { .. } => None,
+            })
+            .collect())
+    }
 
     #[test]
     fn missing_columns_are_found_and_type_changes_refused() {
@@ -116,7 +110,10 @@ mod tests {
         };
         assert_eq!(
             missing_columns(&without(&["nat", "cell"])),
-            Ok(vec![("nat", "text"), ("cell", "text")])
+            Ok(vec![
+                ("nat".to_string(), "text"),
+                ("cell".to_string(), "text")
+            ])
         );
         let e = missing_columns(&without(&["picture"])).expect_err("required");
         assert!(e.contains("column picture is missing and required"), "{e}");
